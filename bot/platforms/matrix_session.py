@@ -1,0 +1,54 @@
+"""The Matrix login, sync position and direct chats the adapter keeps in the data dir between restarts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MatrixSession:
+    """What survives a restart; the file holds an access token, so it is written with mode 0600."""
+
+    homeserver: str
+    user_id: str
+    device_id: str = ""
+    access_token: str = ""
+    next_batch: str | None = None
+    direct_rooms: dict[str, str] = field(default_factory=dict)  # user id -> room id
+
+    @classmethod
+    def load(cls, path: Path, *, homeserver: str, user_id: str) -> MatrixSession:
+        """The saved session for this account, or a fresh one (a session for another account is ignored)."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls(homeserver=homeserver, user_id=user_id)
+        except (OSError, ValueError) as exc:
+            logger.warning("Ignoring unreadable Matrix session file %s: %s", path, type(exc).__name__)
+            return cls(homeserver=homeserver, user_id=user_id)
+        if data.get("user_id") != user_id or data.get("homeserver") != homeserver:
+            logger.info("Matrix session file is for another account; starting a new session")
+            return cls(homeserver=homeserver, user_id=user_id)
+        return cls(
+            homeserver=homeserver,
+            user_id=user_id,
+            device_id=str(data.get("device_id") or ""),
+            access_token=str(data.get("access_token") or ""),
+            next_batch=data.get("next_batch") or None,
+            direct_rooms={str(k): str(v) for k, v in (data.get("direct_rooms") or {}).items()},
+        )
+
+    def save(self, path: Path) -> None:
+        """Write atomically so a crash leaves either the old or the new file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(asdict(self), handle)
+        os.replace(tmp, path)

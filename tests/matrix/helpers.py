@@ -1,0 +1,154 @@
+"""Helpers for the Matrix tests: syncing test users, waiting for the bot's answers, a stand-in core."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    Event,
+    InviteMemberEvent,
+    LocalProtocolError,
+    RoomCreateResponse,
+    RoomPreset,
+    RoomSendResponse,
+    SyncResponse,
+)
+from nio.event_builders import EnableEncryptionBuilder
+
+from bot.chat import Attachment, Button, ChatRef, Incoming, Reply
+
+
+async def sync_once(client: AsyncClient, timeout_ms: int = 0) -> SyncResponse:
+    """One sync plus the key work nio's sync_forever does between syncs."""
+    response = await client.sync(timeout=timeout_ms, full_state=client.next_batch is None or None)
+    assert isinstance(response, SyncResponse), response
+    try:
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
+    except LocalProtocolError:
+        pass
+    return response
+
+
+async def wait_for_event(client: AsyncClient, room_id: str, match: Callable[[Event], bool],
+                         within: float = 15.0) -> Event:
+    """Sync until an event in the room matches; fails after `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        response = await sync_once(client, timeout_ms=500)
+        info = response.rooms.join.get(room_id)
+        for event in info.timeline.events if info else []:
+            if match(event):
+                return event
+    raise AssertionError(f"no matching event in {room_id} within {within} s")
+
+
+async def collect_events(client: AsyncClient, room_id: str, seconds: float,
+                         match: Callable[[Event], bool]) -> list[Event]:
+    """All matching events that arrive in the room within `seconds`."""
+    found: list[Event] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        response = await sync_once(client, timeout_ms=300)
+        info = response.rooms.join.get(room_id)
+        found.extend(e for e in (info.timeline.events if info else []) if match(e))
+    return found
+
+
+def from_bot(bot_id: str, *, msgtype: str = "m.notice") -> Callable[[Event], bool]:
+    def match(event: Event) -> bool:
+        content = event.source.get("content", {})
+        return event.sender == bot_id and content.get("msgtype") == msgtype
+    return match
+
+
+async def create_room(client: AsyncClient, invite: list[str], *, direct: bool, encrypted: bool,
+                      name: str | None = None) -> str:
+    initial_state = [EnableEncryptionBuilder().as_dict()] if encrypted else []
+    response = await client.room_create(
+        is_direct=direct, invite=invite, name=name, initial_state=initial_state,
+        preset=RoomPreset.trusted_private_chat if direct else RoomPreset.private_chat)
+    assert isinstance(response, RoomCreateResponse), response
+    return str(response.room_id)
+
+
+async def wait_joined(client: AsyncClient, room_id: str, user_id: str, within: float = 15.0) -> None:
+    """Sync until the user is a joined member of the room (and, in encrypted rooms, their keys are known)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        await sync_once(client, timeout_ms=300)
+        room = client.rooms.get(room_id)
+        if room is not None and user_id in room.users and user_id not in room.invited_users:
+            await sync_once(client)
+            return
+    raise AssertionError(f"{user_id} did not join {room_id} within {within} s")
+
+
+async def accept_invites(client: AsyncClient, within: float = 15.0) -> list[tuple[str, str]]:
+    """Sync until an invite arrives; join it; returns [(room id, inviter)]."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        response = await sync_once(client, timeout_ms=300)
+        joined = []
+        for room_id, info in response.rooms.invite.items():
+            inviter = next(e.sender for e in info.invite_state
+                           if isinstance(e, InviteMemberEvent) and e.state_key == client.user_id)
+            await client.join(room_id)
+            joined.append((room_id, inviter))
+        if joined:
+            await sync_once(client)
+            return joined
+    raise AssertionError(f"no invite for {client.user_id} within {within} s")
+
+
+async def say(client: AsyncClient, room_id: str, text: str, **extra: Any) -> str:
+    content = {"msgtype": "m.text", "body": text, **extra}
+    response = await client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
+    assert isinstance(response, RoomSendResponse), response
+    return str(response.event_id)
+
+
+@dataclass
+class StubMessages:
+    subjects: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def record(self, chat: ChatRef, message_id: str, subject: str) -> None:
+        self.subjects[(chat.key, message_id)] = subject
+
+    async def subject_of(self, chat: ChatRef, message_id: str) -> str | None:
+        return self.subjects.get((chat.key, message_id))
+
+
+@dataclass
+class StubCore:
+    """Stands in for the core's AppContext until it exists: a few answers shaped like the real ones."""
+
+    settings: Any
+    messages: StubMessages = field(default_factory=StubMessages)
+    seen: list[Incoming] = field(default_factory=list)
+
+    async def handle(self, incoming: Incoming) -> list[Reply]:
+        self.seen.append(incoming)
+        if not incoming.addressed:
+            return []
+        text = incoming.text.lstrip("!/")
+        if text.startswith("anmelden "):
+            slug = text.split()[1]
+            ics = Attachment(f"{slug}.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+            return [Reply(html=f"Du bist angemeldet: <b>{slug}</b>", attachment=ics)]
+        if text.startswith("wait"):
+            await asyncio.sleep(0)
+        return [Reply(html="Nächster WebTalk: <b>Vitale Standorte</b> am 30.09.2020",
+                      buttons=((Button("Anmelden", "/anmelden webtalk-vitale-standorte"),
+                                Button("Kalender", "/kalender webtalk-vitale-standorte")),),
+                      subject="event:webtalk-vitale-standorte")]
