@@ -1,0 +1,280 @@
+"""Telegram adapter: python-telegram-bot updates in, neutral Incoming to the core, replies out via one sender."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, Message, Update
+from telegram import User as TgUser
+from telegram.constants import ChatType, MessageEntityType
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
+
+from bot.chat import ChatRef, Incoming, MessageRef, Platform, Reply, Sender
+from bot.platforms.base import TemporaryFailure, Unreachable
+from bot.platforms.telegram_limits import SendLimits
+from bot.platforms.telegram_sender import TelegramSender
+from bot.text import clean_input
+
+if TYPE_CHECKING:
+    from bot.app import AppContext
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+PLATFORM = Platform.TELEGRAM.value
+
+
+def limits_from_settings(settings: object) -> SendLimits:
+    """Sending limits, from BOT_TELEGRAM_RATE_* settings where the configuration has them."""
+    defaults = SendLimits()
+    return SendLimits(
+        per_second=float(getattr(settings, "telegram_rate_per_second", None) or defaults.per_second),
+        per_chat_per_second=float(getattr(settings, "telegram_rate_per_chat", None)
+                                  or defaults.per_chat_per_second),
+        group_per_minute=float(getattr(settings, "telegram_rate_group_per_minute", None)
+                               or defaults.group_per_minute),
+        scale=float(getattr(settings, "telegram_rate_scale", None) or defaults.scale))
+
+
+class _OnePerChat(BaseUpdateProcessor):
+    """Process updates concurrently across chats but one at a time within a chat, so answers keep order."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._locks.pop(chat.id, None)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+class TelegramAdapter:
+    """Serves members on Telegram: long polling (or a webhook), commands, buttons, deep links."""
+
+    platform = PLATFORM
+
+    def __init__(self, ctx: AppContext, *, limits: SendLimits | None = None,
+                 concurrent_updates: int = 64) -> None:
+        settings = ctx.settings
+        if settings.telegram_token is None:
+            raise ValueError("BOT_TELEGRAM_TOKEN is not set")
+        self.ctx = ctx
+        builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder()
+            .token(settings.telegram_token.get_secret_value())
+            .base_url(settings.telegram_base_url)
+            .base_file_url(settings.telegram_base_file_url)
+            .concurrent_updates(_OnePerChat(concurrent_updates))
+            .connection_pool_size(128)
+            .pool_timeout(30.0))
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self.sender = TelegramSender(self.application.bot, limits or limits_from_settings(settings),
+                                     on_unreachable=self._mark_unreachable)
+        self.bot_id = 0
+        self.username = ""
+        self._running = False
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, register the commands, and start polling or the webhook; return once running."""
+        app = self.application
+        await app.initialize()
+        me = app.bot.bot
+        self.bot_id, self.username = me.id, me.username or ""
+        await self._set_commands()
+        await app.start()
+        updater = app.updater
+        assert updater is not None
+        settings = self.ctx.settings
+        if settings.telegram_webhook_url:
+            secret = settings.telegram_webhook_secret
+            await updater.start_webhook(
+                listen=settings.telegram_webhook_listen, port=settings.telegram_webhook_port,
+                url_path=urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
+                webhook_url=settings.telegram_webhook_url,
+                secret_token=secret.get_secret_value() if secret else None,
+                allowed_updates=ALLOWED_UPDATES)
+            logger.info("Telegram bot @%s receives updates by webhook on %s:%s", self.username,
+                        settings.telegram_webhook_listen, settings.telegram_webhook_port)
+        else:
+            await updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=10, bootstrap_retries=-1)
+            logger.info("Telegram bot @%s polls for updates", self.username)
+        self._running = True
+
+    async def stop(self) -> None:
+        """Stop receiving, let in-flight updates finish, close the connection."""
+        if not self._running:
+            return
+        self._running = False
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    async def _set_commands(self) -> None:
+        """Register the public commands in the client's menu, German by default and English for "en"."""
+        commands_de: list[BotCommand] = []
+        commands_en: list[BotCommand] = []
+        for command in getattr(self.ctx.router, "commands", []):
+            if command.hidden or command.managers_only:
+                continue
+            if command.help_de:
+                commands_de.append(BotCommand(command.de[0], command.help_de[:256]))
+            if command.help_en:
+                commands_en.append(BotCommand(command.en[0], command.help_en[:256]))
+        try:
+            await self.application.bot.set_my_commands(commands_de)
+            await self.application.bot.set_my_commands(commands_en, language_code="en")
+        except TelegramError as exc:
+            logger.warning("could not register the command menu: %s", exc)
+
+    # --- receiving -------------------------------------------------------------------------------------
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.callback_query is not None:
+            await self._on_button(update)
+            return
+        message = update.message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return
+        incoming = self.to_incoming(message)
+        if incoming is None:
+            return
+        await self._answer(incoming, edit_message_id=None)
+
+    async def _on_button(self, update: Update) -> None:
+        query = update.callback_query
+        assert query is not None
+        try:
+            await query.answer()
+        except TelegramError as exc:
+            logger.info("callback query could not be answered: %s", exc)
+        message = query.message
+        data = query.data or ""
+        if not isinstance(message, Message) or not data.startswith(("/", "!")):
+            return
+        chat = _chat_ref(message)
+        incoming = Incoming(chat=chat, sender=_sender(query.from_user), text=clean_input(data), is_button=True,
+                            addressed=True, message=_message_ref(chat, message), raw=update)
+        await self._answer(incoming, edit_message_id=message.message_id)
+
+    def to_incoming(self, message: Message) -> Incoming | None:
+        """Translate a text message; in groups mark whether it was meant for the bot and strip the @name."""
+        text = message.text or message.caption
+        if text is None or message.from_user is None:
+            return None
+        chat = _chat_ref(message)
+        addressed = True
+        if not chat.is_private:
+            text, addressed = self._addressed(message, text)
+        reply_to = message.reply_to_message
+        return Incoming(chat=chat, sender=_sender(message.from_user), text=clean_input(text), addressed=addressed,
+                        message=_message_ref(chat, message),
+                        reply_to=_message_ref(chat, reply_to) if reply_to is not None else None, raw=message)
+
+    def _addressed(self, message: Message, text: str) -> tuple[str, bool]:
+        """Whether a group message is for us (command, @mention, reply to us) and its text without @name."""
+        mention = f"@{self.username}".lower()
+        entities = message.entities or message.caption_entities or ()
+        for entity in entities:
+            if entity.type == MessageEntityType.BOT_COMMAND and entity.offset == 0:
+                command = message.parse_entity(entity) if message.text else text[:entity.length]
+                name, _, target = command.partition("@")
+                if target and target.lower() != self.username.lower():
+                    return text, False  # a command for another bot
+                return name + text[len(command):], True
+        mentioned = False
+        for entity in entities:
+            if entity.type == MessageEntityType.MENTION:
+                found = message.parse_entity(entity) if message.text else ""
+                if found.lower() == mention:
+                    mentioned = True
+        if mentioned:
+            stripped = " ".join(part for part in text.split() if part.lower() != mention)
+            return stripped, True
+        reply = message.reply_to_message
+        if reply is not None and reply.from_user is not None and reply.from_user.id == self.bot_id:
+            return text, True
+        return text, False
+
+    async def _answer(self, incoming: Incoming, *, edit_message_id: int | None) -> None:
+        replies = await self.ctx.handle(incoming)
+        edit_used = False
+        for reply in replies:
+            chat = reply.to or incoming.chat
+            if chat.platform != PLATFORM:
+                logger.warning("a reply for %s reached the Telegram adapter; left out", chat.platform)
+                continue
+            edit_id = edit_message_id if reply.edit and reply.to is None and not edit_used else None
+            edit_used = edit_used or edit_id is not None
+            try:
+                await self._send(chat, reply, edit_message_id=edit_id)
+            except Unreachable:
+                pass
+            except (TemporaryFailure, TelegramError) as exc:
+                logger.warning("reply to %s not delivered: %s", chat.key, exc)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        logger.error("Telegram update could not be handled", exc_info=context.error)
+
+    # --- sending ---------------------------------------------------------------------------------------
+
+    async def send(self, chat: ChatRef, reply: Reply) -> str | None:
+        """Deliver one reply (used by the outbox too); raises Unreachable or TemporaryFailure."""
+        try:
+            return await self._send(chat, reply, edit_message_id=None)
+        except TelegramError as exc:
+            # A request Telegram refuses for good (e.g. a bad chat id): retrying would not help.
+            raise Unreachable(f"Telegram refused the message: {exc}") from None
+
+    async def _send(self, chat: ChatRef, reply: Reply, *, edit_message_id: int | None) -> str | None:
+        message_id = await self.sender.deliver(chat, reply, edit_message_id=edit_message_id)
+        if message_id is not None and reply.subject:
+            try:
+                await self.ctx.messages.record(chat, message_id, reply.subject)
+            except Exception:
+                logger.exception("could not record what message %s in %s was about", message_id, chat.key)
+        return message_id
+
+    async def _mark_unreachable(self, chat: ChatRef) -> None:
+        if chat.is_private:
+            await self.ctx.members.mark_unreachable(PLATFORM, chat.id, now=self.ctx.clock.now())
+
+
+def _sender(user: TgUser) -> Sender:
+    return Sender(platform=PLATFORM, id=str(user.id), display_name=user.full_name, language=user.language_code)
+
+
+def _chat_ref(message: Message) -> ChatRef:
+    return ChatRef(platform=PLATFORM, id=str(message.chat.id), is_private=message.chat.type == ChatType.PRIVATE)
+
+
+def _message_ref(chat: ChatRef, message: Message) -> MessageRef:
+    thread = message.message_thread_id
+    return MessageRef(chat=chat, message_id=str(message.message_id),
+                      thread_id=str(thread) if thread is not None else None)

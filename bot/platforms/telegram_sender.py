@@ -1,0 +1,168 @@
+"""The one way out to Telegram: paced, split into valid chunks, retried, and honest about blocked users."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from bot.chat import Button, ChatRef, Reply
+from bot.platforms.base import TemporaryFailure, Unreachable
+from bot.platforms.telegram_html import MAX_CAPTION, sanitize, split_html, visible_length
+from bot.platforms.telegram_limits import ChatState, Pacer, SendLimits
+from bot.text import html_to_plain
+
+logger = logging.getLogger(__name__)
+
+MAX_CALLBACK_DATA = 64
+GONE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights to send", "not enough rights",
+        "peer_id_invalid", "chat_write_forbidden")
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    return isinstance(exc, NetworkError) and not isinstance(exc, BadRequest | RetryAfter)
+
+
+def _seconds(value: int | dt.timedelta) -> float:
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+    """Inline keyboard for Reply.buttons: actions become callback data, web addresses become links."""
+    built: list[list[InlineKeyboardButton]] = []
+    for row in rows:
+        buttons: list[InlineKeyboardButton] = []
+        for button in row:
+            if button.action.startswith(("https://", "http://", "tg://")):
+                buttons.append(InlineKeyboardButton(button.label, url=button.action))
+            elif 1 <= len(button.action.encode("utf-8")) <= MAX_CALLBACK_DATA:
+                buttons.append(InlineKeyboardButton(button.label, callback_data=button.action))
+            else:
+                logger.warning("button %r left out: its action is longer than Telegram's 64 bytes", button.label)
+        if buttons:
+            built.append(buttons)
+    return InlineKeyboardMarkup(built) if built else None
+
+
+class TelegramSender:
+    """Sends replies within Telegram's limits; 429 pauses only the chat it concerns."""
+
+    def __init__(self, bot: Bot, limits: SendLimits, *,
+                 on_unreachable: Callable[[ChatRef], Awaitable[None]],
+                 network_attempts: int = 5, max_flood_waits: int = 5, max_flood_wait: float = 120.0) -> None:
+        self.bot = bot
+        self.pacer = Pacer(limits)
+        self.on_unreachable = on_unreachable
+        self.network_attempts = network_attempts
+        self.max_flood_waits = max_flood_waits
+        self.max_flood_wait = max_flood_wait
+        self.flood_waits = 0  # 429s seen, for logs and benchmarks
+
+    async def deliver(self, chat: ChatRef, reply: Reply, *, edit_message_id: int | None = None) -> str | None:
+        """Send (or edit into place) one reply; return the id of the message that carries its buttons."""
+        chat_id: int | str = int(chat.id) if chat.id.lstrip("-").isdigit() else chat.id
+        state = self.pacer.chat(chat.id, is_private=chat.is_private)
+        markup = keyboard(reply.buttons)
+        markup_html = sanitize(reply.html)
+        attachment = reply.attachment
+        caption: str | None = None
+        if attachment is not None and visible_length(markup_html) <= MAX_CAPTION:
+            caption, chunks = markup_html, []
+        else:
+            chunks = split_html(markup_html)
+        last: Message | None = None
+        async with state.lock:
+            if edit_message_id is not None and len(chunks) == 1 and attachment is None:
+                edited = await self._edit(state, chat, chat_id, edit_message_id, chunks[0], markup)
+                if edited is not None:
+                    return edited
+            for index, chunk in enumerate(chunks):
+                is_last = index == len(chunks) - 1 and attachment is None
+                last = await self._send_text(state, chat, chat_id, chunk, markup if is_last else None)
+            if attachment is not None:
+                last = await self._call(state, chat, lambda: self.bot.send_document(
+                    chat_id, document=attachment.data, filename=attachment.filename, caption=caption or None,
+                    parse_mode=ParseMode.HTML if caption else None, reply_markup=markup))
+        if last is None:
+            logger.warning("nothing to send to %s: the reply was empty", chat.key)
+            return None
+        return str(last.message_id)
+
+    async def _send_text(self, state: ChatState, chat: ChatRef, chat_id: int | str, chunk: str,
+                         markup: InlineKeyboardMarkup | None) -> Message:
+        try:
+            return await self._call(state, chat, lambda: self.bot.send_message(
+                chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup,
+                link_preview_options=None))
+        except BadRequest as exc:
+            if "parse entities" not in str(exc).lower():
+                raise
+            logger.error("Telegram rejected our HTML (%s); sending it as plain text", exc)
+            return await self._call(state, chat, lambda: self.bot.send_message(
+                chat_id, html_to_plain(chunk), reply_markup=markup))
+
+    async def _edit(self, state: ChatState, chat: ChatRef, chat_id: int | str, message_id: int, chunk: str,
+                    markup: InlineKeyboardMarkup | None) -> str | None:
+        """Edit the pressed message in place; None if it cannot be edited (then we send a new one)."""
+        try:
+            await self._call(state, chat, lambda: self.bot.edit_message_text(
+                chunk, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML, reply_markup=markup))
+        except BadRequest as exc:
+            text = str(exc).lower()
+            if "not modified" in text:
+                return str(message_id)
+            if "to edit not found" in text or "can't be edited" in text or "no text in the message" in text:
+                return None
+            raise
+        return str(message_id)
+
+    async def _call(self, state: ChatState, chat: ChatRef, request: Callable[[], Awaitable[Any]]) -> Any:
+        """One Bot API request: paced, 429 honoured for this chat, network errors retried with backoff."""
+        try:
+            async for attempt in AsyncRetrying(
+                    retry=retry_if_exception(_is_network_error), reraise=True,
+                    stop=stop_after_attempt(self.network_attempts),
+                    wait=wait_exponential(multiplier=0.2, max=5.0)):
+                with attempt:
+                    return await self._call_once(state, chat, request)
+        except Forbidden as exc:
+            await self._unreachable(chat, str(exc))
+        except BadRequest as exc:
+            if any(reason in str(exc).lower() for reason in GONE):
+                await self._unreachable(chat, str(exc))
+            raise
+        except NetworkError as exc:
+            raise TemporaryFailure(f"network error talking to Telegram: {type(exc).__name__}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call_once(self, state: ChatState, chat: ChatRef, request: Callable[[], Awaitable[Any]]) -> Any:
+        waits = 0
+        while True:
+            await self.pacer.slot(state)
+            try:
+                return await request()
+            except RetryAfter as exc:
+                seconds = _seconds(exc.retry_after)
+                self.flood_waits += 1
+                waits += 1
+                logger.info("Telegram asks to wait %.0f s before sending to %s again", seconds, chat.key)
+                if waits > self.max_flood_waits or seconds > self.max_flood_wait:
+                    self.pacer.pause(state, seconds)
+                    raise TemporaryFailure("Telegram flood control", retry_after=seconds) from None
+                self.pacer.pause(state, seconds)
+                await asyncio.sleep(0)
+
+    async def _unreachable(self, chat: ChatRef, reason: str) -> None:
+        logger.info("%s cannot be reached on Telegram: %s", chat.key, reason)
+        try:
+            await self.on_unreachable(chat)
+        except Exception:
+            logger.exception("could not mark %s as unreachable", chat.key)
+        raise Unreachable(reason)
