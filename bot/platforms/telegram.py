@@ -1,4 +1,4 @@
-"""Telegram adapter: python-telegram-bot updates in, neutral Incoming to the core, replies out via one sender."""
+"""Telegram adapter: PTB updates in, neutral Incoming to the core, replies out through one sender."""
 
 from __future__ import annotations
 
@@ -179,8 +179,8 @@ class TelegramAdapter:
         if not isinstance(message, Message) or not data.startswith(("/", "!")):
             return
         chat = _chat_ref(message)
-        incoming = Incoming(chat=chat, sender=_sender(query.from_user), text=clean_input(data), is_button=True,
-                            addressed=True, message=_message_ref(chat, message), raw=update)
+        incoming = Incoming(chat=chat, sender=_sender(query.from_user), text=clean_input(data),
+                            is_button=True, addressed=True, message=_message_ref(chat, message), raw=update)
         await self._answer(incoming, edit_message_id=message.message_id)
 
     def to_incoming(self, message: Message) -> Incoming | None:
@@ -193,7 +193,8 @@ class TelegramAdapter:
         if not chat.is_private:
             text, addressed = self._addressed(message, text)
         reply_to = message.reply_to_message
-        return Incoming(chat=chat, sender=_sender(message.from_user), text=clean_input(text), addressed=addressed,
+        return Incoming(chat=chat, sender=_sender(message.from_user), text=clean_input(text),
+                        addressed=addressed,
                         message=_message_ref(chat, message),
                         reply_to=_message_ref(chat, reply_to) if reply_to is not None else None, raw=message)
 
@@ -245,14 +246,14 @@ class TelegramAdapter:
     # --- sending ---------------------------------------------------------------------------------------
 
     async def send(self, chat: ChatRef, reply: Reply) -> str | None:
-        """Deliver one reply (used by the outbox too); raises Unreachable or TemporaryFailure."""
-        try:
-            return await self._send(chat, reply, edit_message_id=None)
-        except TelegramError as exc:
-            # A request Telegram refuses for good (e.g. a bad chat id): retrying would not help.
-            raise Unreachable(f"Telegram refused the message: {exc}") from None
+        """Deliver one reply for the outbox (which records the subject); raises Unreachable, TemporaryFailure.
+
+        Other Bot API errors propagate; the outbox retries them with backoff and finally gives up.
+        """
+        return await self.sender.deliver(chat, reply)
 
     async def _send(self, chat: ChatRef, reply: Reply, *, edit_message_id: int | None) -> str | None:
+        """Deliver a reply to a request and remember what the sent message is about."""
         message_id = await self.sender.deliver(chat, reply, edit_message_id=edit_message_id)
         if message_id is not None and reply.subject:
             try:
@@ -267,11 +268,13 @@ class TelegramAdapter:
 
 
 def _sender(user: TgUser) -> Sender:
-    return Sender(platform=PLATFORM, id=str(user.id), display_name=user.full_name, language=user.language_code)
+    return Sender(platform=PLATFORM, id=str(user.id), display_name=user.full_name,
+                  language=user.language_code)
 
 
 def _chat_ref(message: Message) -> ChatRef:
-    return ChatRef(platform=PLATFORM, id=str(message.chat.id), is_private=message.chat.type == ChatType.PRIVATE)
+    private = message.chat.type == ChatType.PRIVATE
+    return ChatRef(platform=PLATFORM, id=str(message.chat.id), is_private=private)
 
 
 def _message_ref(chat: ChatRef, message: Message) -> MessageRef:

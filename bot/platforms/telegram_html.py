@@ -9,12 +9,14 @@ from dataclasses import dataclass
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
 
-ALLOWED_TAGS = frozenset({"a", "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
+ALLOWED_TAGS = frozenset({"a", "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span",
+                          "tg-spoiler",
                           "code", "pre", "blockquote", "tg-emoji"})
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^<>]*?)?)\s*(/?)>")
 _ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
 _ATTRIBUTE = re.compile(r"""([a-zA-Z][a-zA-Z0-9-]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+))?""")
-_KEEP = {"a": ("href",), "span": ("class",), "tg-emoji": ("emoji-id",), "code": ("class",), "pre": ("language",),
+_KEEP = {"a": ("href",), "span": ("class",), "tg-emoji": ("emoji-id",), "code": ("class",),
+         "pre": ("language",),
          "blockquote": ("expandable",)}
 _REQUIRED = {"a": "href", "span": "class", "tg-emoji": "emoji-id"}
 

@@ -25,7 +25,7 @@ class SendLimits:
 
 @dataclass(slots=True)
 class ChatState:
-    """What we know about one chat: its token bucket, a 429 pause, and a lock keeping its messages in order."""
+    """One chat's token bucket, its 429 pause, and a lock that keeps its messages in order."""
 
     rate: float
     capacity: float

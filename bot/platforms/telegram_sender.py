@@ -22,8 +22,8 @@ from bot.text import html_to_plain
 logger = logging.getLogger(__name__)
 
 MAX_CALLBACK_DATA = 64
-GONE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights to send", "not enough rights",
-        "peer_id_invalid", "chat_write_forbidden")
+GONE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights to send",
+        "not enough rights", "peer_id_invalid", "chat_write_forbidden")
 
 
 def _is_network_error(exc: BaseException) -> bool:
@@ -45,7 +45,7 @@ def keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | Non
             elif 1 <= len(button.action.encode("utf-8")) <= MAX_CALLBACK_DATA:
                 buttons.append(InlineKeyboardButton(button.label, callback_data=button.action))
             else:
-                logger.warning("button %r left out: its action is longer than Telegram's 64 bytes", button.label)
+                logger.warning("button %r left out: its action exceeds Telegram's 64 bytes", button.label)
         if buttons:
             built.append(buttons)
     return InlineKeyboardMarkup(built) if built else None
@@ -113,7 +113,8 @@ class TelegramSender:
         """Edit the pressed message in place; None if it cannot be edited (then we send a new one)."""
         try:
             await self._call(state, chat, lambda: self.bot.edit_message_text(
-                chunk, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML, reply_markup=markup))
+                chunk, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
+                reply_markup=markup))
         except BadRequest as exc:
             text = str(exc).lower()
             if "not modified" in text:

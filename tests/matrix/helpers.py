@@ -152,3 +152,26 @@ class StubCore:
                       buttons=((Button("Anmelden", "/anmelden webtalk-vitale-standorte"),
                                 Button("Kalender", "/kalender webtalk-vitale-standorte")),),
                       subject="event:webtalk-vitale-standorte")]
+
+
+async def download(client: AsyncClient, mxc: str) -> bytes:
+    """Fetch media through the authenticated media API (Synapse no longer serves new media without it)."""
+    import aiohttp
+
+    server, _, media_id = mxc.removeprefix("mxc://").partition("/")
+    url = f"{client.homeserver}/_matrix/client/v1/media/download/{server}/{media_id}"
+    async with aiohttp.ClientSession() as session, session.get(
+            url, headers={"Authorization": f"Bearer {client.access_token}"}) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.read()
+
+
+async def react(client: AsyncClient, room_id: str, event_id: str, key: str) -> None:
+    content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+    response = await client.room_send(room_id, "m.reaction", content, ignore_unverified_devices=True)
+    assert isinstance(response, RoomSendResponse), response
+
+
+def relation(event: Event) -> dict[str, Any]:
+    relates = event.source.get("content", {}).get("m.relates_to")
+    return relates if isinstance(relates, dict) else {}

@@ -1,0 +1,3 @@
+"""Stadtretter community assistant."""
+
+__version__ = "0.1.0"

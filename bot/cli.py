@@ -1,0 +1,201 @@
+"""Command line: `stadtretter run | chat | ask | db upgrade | content sync` (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.config import ConfigError, Settings, load_settings
+from content.loader import ContentError
+
+logger = logging.getLogger(__name__)
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stadtretter", description="Stadtretter community assistant")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="start every configured platform (console chat when none is configured)")
+    sub.add_parser("chat", help="chat on the console: one message per line from stdin")
+    ask = sub.add_parser("ask", help="answer questions and print the answers")
+    ask.add_argument("question", nargs="*", help="the question (several quoted questions are answered in turn); "
+                                                 "without it, each line of stdin")
+    ask.add_argument("--now", help="the current time, ISO 8601 (default: BOT_NOW or the clock)")
+    ask.add_argument("--content", type=Path, help="answer against this content folder (fresh in-memory database)")
+    ask.add_argument("--json", action="store_true", help="one JSON object per question and line")
+    db = sub.add_parser("db", help="database tasks")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply the Alembic migrations")
+    content = sub.add_parser("content", help="content tasks")
+    content_sub = content.add_subparsers(dest="content_command", required=True)
+    sync = content_sub.add_parser("sync", help="load content files into the database (all or nothing)")
+    sync.add_argument("directory", nargs="?", type=Path, help="content folder (default: BOT_CONTENT_DIR)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    overrides: dict[str, Any] = {}
+    try:
+        if command == "ask" and args.now:
+            overrides["now"] = _parse_now(args.now)
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"stadtretter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    quiet = command in ("ask", "chat") or (command == "run" and not (settings.telegram_enabled
+                                                                     or settings.matrix_enabled))
+    logging.basicConfig(level=logging.WARNING if quiet else settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        if command == "run":
+            from bot.app import run
+
+            return asyncio.run(run(settings))
+        if command == "chat":
+            return asyncio.run(_chat(settings))
+        if command == "ask":
+            return asyncio.run(_ask(settings, args))
+        if command == "db":
+            return asyncio.run(_db_upgrade(settings))
+        return asyncio.run(_content_sync(settings, args.directory or settings.content_dir))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parse_now(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--now: not an ISO 8601 date and time: {value!r}") from None
+    if moment.tzinfo is None:
+        # Without an offset the time is read in the configured time zone.
+        moment = moment.replace(tzinfo=Settings().tz)
+    return moment
+
+
+async def _chat(settings: Settings) -> int:
+    from bot.app import build_context
+    from bot.platforms.console import run_console
+
+    ctx = await build_context(settings)
+    try:
+        return await run_console(ctx)
+    finally:
+        await ctx.close()
+
+
+async def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import build_context
+    from bot.router import detect_language
+    from bot.chat import Platform, Sender
+    from bot.text import MAX_INPUT_CHARS, clean_input
+    from handlers.events import answer_replies, ask
+
+    if args.content is not None:
+        if not args.content.is_dir():
+            print(f"stadtretter: --content: {args.content} is not a directory", file=sys.stderr)
+            return EXIT_USAGE
+        from content.loader import load_content
+
+        try:
+            load_content(args.content)
+        except ContentError as exc:
+            for path, reason in exc.problems:
+                print(f"{path}: {reason}", file=sys.stderr)
+            return 1
+        ctx = await build_context(settings, database_url="sqlite+aiosqlite:///:memory:", content_dir=args.content)
+    else:
+        ctx = await build_context(settings)
+    asker = Sender(Platform.CONSOLE, "ask")
+    try:
+        for question in _questions(args.question):
+            text = clean_input(question)
+            lang = detect_language(text, asker, settings.language)
+            if len(text) > MAX_INPUT_CHARS:
+                intent, events, body = "too_long", [], ctx.render("too_long", lang, limit=MAX_INPUT_CHARS)
+                plain = _plain(body)
+            else:
+                answer = ask(ctx, text)
+                intent, events = answer.intent, answer.events
+                plain = "\n\n".join(reply.plain for reply in answer_replies(ctx, answer, lang))
+            if args.json:
+                record = {"question": question, "intent": intent,
+                          "events": [{"slug": e.slug, "title": e.title, "kind": e.kind,
+                                      "starts_at": e.starts_at.astimezone(settings.tz).isoformat()}
+                                     for e in events],
+                          "text": plain}
+                print(json.dumps(record, ensure_ascii=False), flush=True)
+            else:
+                print(plain + "\n", flush=True)
+    finally:
+        await ctx.close()
+    return 0
+
+
+def _plain(markup: str) -> str:
+    from bot.text import html_to_plain
+
+    return html_to_plain(markup)
+
+
+def _questions(given: list[str]):  # type: ignore[no-untyped-def]
+    """Several arguments with spaces are several questions; single words are one question's words."""
+    if given:
+        if len(given) > 1 and any(" " in q.strip() for q in given):
+            yield from given
+        else:
+            yield " ".join(given)
+        return
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        if line.strip():
+            yield line
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    from bot.db.session import Database
+
+    db = Database(settings.effective_database_url)
+    try:
+        await db.upgrade()
+    finally:
+        await db.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _content_sync(settings: Settings, directory: Path) -> int:
+    from bot.db.session import Database
+    from bot.services.content import sync_content
+
+    db = Database(settings.effective_database_url)
+    try:
+        await db.upgrade()
+        reports = await sync_content(db, directory)
+    except ContentError as exc:
+        print(f"content not synced, nothing changed ({len(exc.problems)} bad file(s)):", file=sys.stderr)
+        for path, reason in exc.problems:
+            print(f"  {path}: {reason}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    for name, report in reports.items():
+        print(f"{name}: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
+              f"{report.unchanged} unchanged")
+        for label, slugs in (("+", report.added), ("~", report.changed), ("-", report.removed)):
+            for slug in slugs:
+                print(f"  {label} {slug}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Renders the message templates in content/templates with Babel-formatted dates in the user's language."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "content" / "templates"
+
+KIND_LABELS = {
+    "de": {"webtalk": "WebTalk", "roundtable": "Roundtable", "seminar": "Seminar", "workshop": "Workshop",
+           "kickoff": "Projektauftakt", "other": "Veranstaltung"},
+    "en": {"webtalk": "WebTalk", "roundtable": "Roundtable", "seminar": "Seminar", "workshop": "Workshop",
+           "kickoff": "Project kick-off", "other": "Event"},
+}
+KIND_PLURALS = {
+    "de": {"webtalk": "WebTalks", "roundtable": "Roundtables", "seminar": "Seminare", "workshop": "Workshops",
+           "kickoff": "Projektauftakte", "other": "Veranstaltungen"},
+    "en": {"webtalk": "WebTalks", "roundtable": "roundtables", "seminar": "seminars", "workshop": "workshops",
+           "kickoff": "project kick-offs", "other": "events"},
+}
+
+
+class Renderer:
+    """Jinja2 with autoescape and StrictUndefined; one template per message, both languages inside."""
+
+    def __init__(self, tz: ZoneInfo, templates_dir: Path = TEMPLATES_DIR) -> None:
+        self.tz = tz
+        self.env = Environment(loader=FileSystemLoader(templates_dir), autoescape=select_autoescape(default=True),
+                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                               keep_trailing_newline=False)
+        self.env.filters.update(kind=self._kind, kinds=self._kinds, upfirst=lambda s: s[:1].upper() + s[1:])
+
+    def render(self, name: str, lang: str, **context: Any) -> str:
+        lang = lang if lang in ("de", "en") else "de"
+        helpers = {
+            "lang": lang,
+            "en": lang == "en",
+            "date": lambda dt: self.format_date(dt, lang),
+            "day": lambda d: format_date(d, format="full" if lang == "en" else "EEEE, d. MMMM y", locale=lang),
+            "short_day": lambda d: format_date(d, format="d MMMM" if lang == "en" else "d. MMMM", locale=lang),
+            "time": lambda dt: self.format_time(dt, lang),
+            "number": lambda n: format_decimal(n, locale=lang),
+            "raw": Markup,
+        }
+        text = self.env.get_template(f"{name}.j2").render(**helpers, **context)
+        return _BLANK_LINES.sub("\n\n", text).strip()
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.tz)
+
+    def format_date(self, moment: datetime, lang: str) -> str:
+        pattern = "EEEE, d MMMM y" if lang == "en" else "EEEE, d. MMMM y"
+        return format_date(self.local(moment), format=pattern, locale=lang)
+
+    def format_time(self, moment: datetime, lang: str) -> str:
+        local = self.local(moment)
+        if lang == "en":
+            return format_time(local, format="HH:mm", locale="en")
+        return format_time(local, format="HH:mm", locale="de") + " Uhr"
+
+    @staticmethod
+    def _kind(kind: str, lang: str = "de") -> str:
+        return KIND_LABELS.get(lang, KIND_LABELS["de"]).get(kind, kind)
+
+    @staticmethod
+    def _kinds(kind: str, lang: str = "de") -> str:
+        return KIND_PLURALS.get(lang, KIND_PLURALS["de"]).get(kind, kind)

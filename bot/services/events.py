@@ -1,0 +1,111 @@
+"""Event and FAQ access for handlers: the in-memory catalog, lookups by reference, calendar files."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from icalendar import Calendar
+from icalendar import Event as IcsEvent
+from rapidfuzz import fuzz, process
+from sqlalchemy import select
+
+from bot.db.models import CONTENT_REVISION, AppState, Event, Faq, Impulse
+from bot.db.session import Database
+from bot.services.catalog import Catalog, EventView
+from bot.services.questions import FaqEntry
+from bot.services.textnorm import fold, tokens
+
+logger = logging.getLogger(__name__)
+
+
+def to_view(row: Event) -> EventView:
+    return EventView(id=row.id, slug=row.slug, title=row.title, kind=row.kind, starts_at=row.starts_at,
+                     ends_at=row.ends_at, speakers=tuple(row.speakers or ()), organizer=row.organizer,
+                     tags=tuple(row.tags or ()), registration_url=row.registration_url, capacity=row.capacity,
+                     location=row.location, description=row.description)
+
+
+class EventService:
+    """Keeps a read-only catalog of all events in memory; `refresh()` after content changes."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.catalog = Catalog.build([])
+        self.faq: list[FaqEntry] = []
+        self._revision: str | None = None
+
+    async def refresh(self, *, force: bool = False) -> bool:
+        """Reload when the stored content changed (another process may have synced); True if reloaded."""
+        async with self.db.sessions() as session:
+            revision = await session.scalar(select(AppState.value).where(AppState.key == CONTENT_REVISION))
+            if not force and revision is not None and revision == self._revision:
+                return False
+            events = (await session.scalars(select(Event))).all()
+            faq_rows = (await session.scalars(select(Faq))).all()
+        self.catalog = Catalog.build([to_view(row) for row in events])
+        self.faq = [FaqEntry(r.slug, r.language, tuple(r.questions), r.answer) for r in faq_rows]
+        self._revision = revision
+        logger.info("catalog loaded: %d events, %d FAQ entries", len(events), len(faq_rows))
+        return True
+
+    def faq_entry(self, slug: str) -> FaqEntry | None:
+        return next((entry for entry in self.faq if entry.slug == slug), None)
+
+    def resolve(self, reference: str, *, now: datetime) -> list[EventView]:
+        """Events a member means by `reference`: a slug, a speaker's name or (part of) a title.
+
+        Upcoming events win over past ones; returns several candidates when the reference is ambiguous.
+        """
+        reference = reference.strip().lstrip("#")
+        if not reference:
+            return []
+        catalog = self.catalog
+        if reference.lower() in catalog.by_slug:
+            return [catalog.by_slug[reference.lower()]]
+        upcoming = catalog.upcoming(now)
+        pool = upcoming or catalog.events
+        words = [w for w in tokens(reference) if len(w) >= 3]
+        by_speaker: set[int] = set()
+        for word in words:
+            by_speaker |= catalog.speaker_matches(word)
+        if by_speaker:
+            hits = [e for e in pool if catalog.position[e.slug] in by_speaker]
+            if hits:
+                return hits
+        folded = fold(reference)
+        choices = {e.slug: fold(e.title) for e in pool}
+        scored = process.extract(folded, choices, scorer=fuzz.partial_ratio, limit=5, score_cutoff=80)
+        if not scored:
+            return []
+        best = scored[0][1]
+        return [catalog.by_slug[slug] for _title, score, slug in scored if score >= best - 3]
+
+    async def latest_impulse(self, *, now: datetime) -> Impulse | None:
+        async with self.db.sessions() as session:
+            return await session.scalar(
+                select(Impulse).where(Impulse.post_at <= now).order_by(Impulse.post_at.desc()).limit(1))
+
+    def calendar_file(self, event: EventView, *, now: datetime, tzname: str) -> bytes:
+        """An RFC 5545 calendar with this one event."""
+        cal = Calendar()
+        cal.add("prodid", "-//Die Stadtretter//Stadtretter-Assistent//DE")
+        cal.add("version", "2.0")
+        cal.add("method", "PUBLISH")
+        item = IcsEvent()
+        item.add("uid", f"{event.slug}@stadtretter-assistent")
+        item.add("dtstamp", now)
+        item.add("dtstart", event.starts_at)
+        item.add("dtend", event.effective_end)
+        item.add("summary", event.title)
+        details = event.description
+        header = [", ".join(event.speakers), event.organizer or ""]
+        if any(header):
+            details = "\n".join(h for h in header if h) + "\n\n" + details
+        item.add("description", details)
+        if event.location:
+            item.add("location", event.location)
+        if event.registration_url:
+            item.add("url", event.registration_url)
+        cal.add_component(item)
+        return cal.to_ical()

@@ -1,0 +1,91 @@
+"""The durable outbox: every push (promotion, reminder, impulse, digest) is a row with an idempotency key."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.chat import Button, ChatRef, Reply
+from bot.db.models import OutboxMessage, SentMessage
+from bot.db.session import Database
+
+logger = logging.getLogger(__name__)
+
+
+def reply_to_payload(reply: Reply) -> dict[str, Any]:
+    if reply.attachment is not None:
+        raise ValueError("attachments are not sent through the outbox")
+    return {"html": reply.html, "buttons": [[asdict(b) for b in row] for row in reply.buttons],
+            "subject": reply.subject}
+
+
+def payload_to_reply(payload: dict[str, Any]) -> Reply:
+    buttons = tuple(tuple(Button(**b) for b in row) for row in payload.get("buttons", []))
+    return Reply(html=payload["html"], buttons=buttons, subject=payload.get("subject"))
+
+
+class Outbox:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def enqueue_in(self, session: AsyncSession, key: str, chat: ChatRef, reply: Reply, *,
+                         now: datetime, not_before: datetime | None = None) -> None:
+        """Add a delivery inside the caller's transaction; a key already queued is left as it is."""
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        await session.execute(
+            insert(OutboxMessage)
+            .values(key=key[:255], platform=chat.platform, chat_id=chat.id, is_private=chat.is_private,
+                    payload=reply_to_payload(reply), status="pending", attempts=0,
+                    not_before=not_before or now, created_at=now)
+            .on_conflict_do_nothing(index_elements=["key"]))
+
+    async def enqueue(self, key: str, chat: ChatRef, reply: Reply, *, now: datetime,
+                      not_before: datetime | None = None) -> None:
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            await self.enqueue_in(session, key, chat, reply, now=now, not_before=not_before)
+
+    async def claim(self, *, now: datetime, limit: int, platforms: set[str],
+                    lease: timedelta = timedelta(minutes=5)) -> list[OutboxMessage]:
+        """Take due messages for sending; a claim expires after `lease`, so a crash loses nothing."""
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            query = (select(OutboxMessage)
+                     .where(OutboxMessage.status.in_(("pending", "sending")),
+                            OutboxMessage.not_before <= now, OutboxMessage.platform.in_(platforms))
+                     .order_by(OutboxMessage.not_before, OutboxMessage.id).limit(limit))
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            rows = list((await session.scalars(query)).all())
+            for row in rows:
+                row.status = "sending"
+                row.not_before = now + lease
+                row.attempts += 1
+            return rows
+
+    async def mark_sent(self, message_id: int, *, now: datetime, platform_message_id: str | None) -> None:
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            row = await session.get(OutboxMessage, message_id)
+            if row is None:
+                return
+            row.status, row.sent_at, row.platform_message_id = "sent", now, platform_message_id
+            subject = row.payload.get("subject")
+            if subject and platform_message_id:
+                session.add(SentMessage(platform=row.platform, chat_id=row.chat_id,
+                                        message_id=platform_message_id, subject=subject, created_at=now))
+
+    async def mark_failed(self, message_id: int, *, error: str, retry_at: datetime | None,
+                          status: str = "failed") -> None:
+        """Schedule a retry at `retry_at`, or give up with `status` when it is None."""
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            values: dict[str, Any] = {"last_error": error[:500]}
+            if retry_at is None:
+                values["status"] = status
+            else:
+                values.update(status="pending", not_before=retry_at)
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))

@@ -1,0 +1,202 @@
+"""Registration rules: consent, capacity, waitlist with promotion, cancellation, attendee lists."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.chat import ChatRef, Reply, Sender
+from bot.clock import Clock
+from bot.db.models import Event, Member, Registration
+from bot.db.session import Database
+from bot.services.catalog import EventView
+from bot.services.members import ensure_member
+from bot.services.outbox import Outbox
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    ALREADY_CONFIRMED = "already_confirmed"
+    ALREADY_WAITLISTED = "already_waitlisted"
+    NEEDS_CONSENT = "needs_consent"
+    EVENT_OVER = "event_over"
+    EVENT_GONE = "event_gone"
+    CANCELLED = "cancelled"
+    NOT_REGISTERED = "not_registered"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    outcome: Outcome
+    waitlist_position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MyRegistration:
+    event: EventView
+    status: str
+    waitlist_position: int | None
+
+
+# Renders the message a promoted member receives (language, event) -> Reply; set by the app.
+PromotionRenderer = Callable[[str, EventView], Reply]
+
+
+class RegistrationService:
+    def __init__(self, db: Database, clock: Clock, outbox: Outbox, render_promotion: PromotionRenderer) -> None:
+        self.db = db
+        self.clock = clock
+        self.outbox = outbox
+        self.render_promotion = render_promotion
+
+    async def has_consent(self, sender: Sender) -> bool:
+        async with self.db.sessions() as session:
+            consent = await session.scalar(select(Member.consent_at).where(
+                Member.platform == sender.platform, Member.user_id == sender.id))
+            return consent is not None
+
+    async def give_consent(self, sender: Sender) -> None:
+        now = self.clock.now()
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            member = await ensure_member(session, self.db, sender, now=now)
+            member.consent_at = member.consent_at or now
+
+    async def register(self, sender: Sender, event: EventView) -> Result:
+        """Confirm a seat, or queue on the waitlist when the event is full; never overbooks."""
+        now = self.clock.now()
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            member = await ensure_member(session, self.db, sender, now=now)
+            if member.consent_at is None:
+                return Result(Outcome.NEEDS_CONSENT)
+            row = await self._lock_event(session, event.id)
+            if row is None:
+                return Result(Outcome.EVENT_GONE)
+            if (row.ends_at or row.starts_at) <= now:
+                return Result(Outcome.EVENT_OVER)
+            reg = await session.scalar(select(Registration).where(
+                Registration.event_id == row.id, Registration.member_id == member.id))
+            if reg is not None and reg.status == "confirmed":
+                return Result(Outcome.ALREADY_CONFIRMED)
+            if reg is not None and reg.status == "waitlisted":
+                return Result(Outcome.ALREADY_WAITLISTED, await self._position(session, reg))
+            confirmed = await self._count(session, row.id, "confirmed")
+            status = "confirmed" if row.capacity is None or confirmed < row.capacity else "waitlisted"
+            if reg is None:
+                reg = Registration(event_id=row.id, member_id=member.id, status=status, created_at=now,
+                                   queued_at=now, updated_at=now)
+                session.add(reg)
+            else:
+                reg.status, reg.queued_at, reg.updated_at = status, now, now
+            await session.flush()
+            if status == "confirmed":
+                return Result(Outcome.CONFIRMED)
+            return Result(Outcome.WAITLISTED, await self._position(session, reg))
+
+    async def cancel(self, sender: Sender, event: EventView) -> Result:
+        """Cancel; a freed seat goes to the longest-waiting member, who is told through the outbox."""
+        now = self.clock.now()
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            row = await self._lock_event(session, event.id)
+            member = await session.scalar(select(Member).where(
+                Member.platform == sender.platform, Member.user_id == sender.id))
+            if row is None or member is None:
+                return Result(Outcome.NOT_REGISTERED)
+            reg = await session.scalar(select(Registration).where(
+                Registration.event_id == row.id, Registration.member_id == member.id,
+                Registration.status.in_(("confirmed", "waitlisted"))))
+            if reg is None:
+                return Result(Outcome.NOT_REGISTERED)
+            freed_seat = reg.status == "confirmed"
+            reg.status, reg.updated_at = "cancelled", now
+            await session.flush()
+            if freed_seat and (row.ends_at or row.starts_at) > now:
+                await self._promote(session, row, event, now)
+            return Result(Outcome.CANCELLED)
+
+    async def _promote(self, session: AsyncSession, row: Event, event: EventView, now: datetime) -> None:
+        if row.capacity is not None and await self._count(session, row.id, "confirmed") >= row.capacity:
+            return
+        nxt = await session.scalar(
+            select(Registration).where(Registration.event_id == row.id, Registration.status == "waitlisted")
+            .order_by(Registration.queued_at, Registration.id).limit(1))
+        if nxt is None:
+            return
+        nxt.status, nxt.updated_at = "confirmed", now
+        promoted = await session.get(Member, nxt.member_id)
+        assert promoted is not None
+        reply = self.render_promotion(promoted.language or "de", event)
+        chat = ChatRef(promoted.platform, promoted.user_id, is_private=True)
+        await self.outbox.enqueue_in(session, f"promotion:{nxt.id}:{now.isoformat()}", chat, reply, now=now)
+        logger.info("waitlist promotion: event=%s registration=%s", row.slug, nxt.id)
+
+    async def mine(self, sender: Sender, events: dict[int, EventView], *, upcoming_after: datetime
+                   ) -> list[MyRegistration]:
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                select(Registration).join(Member, Member.id == Registration.member_id)
+                .where(Member.platform == sender.platform, Member.user_id == sender.id,
+                       Registration.status.in_(("confirmed", "waitlisted"))))).scalars().all()
+            result = []
+            for reg in rows:
+                view = events.get(reg.event_id)
+                if view is None or view.effective_end <= upcoming_after:
+                    continue
+                position = await self._position(session, reg) if reg.status == "waitlisted" else None
+                result.append(MyRegistration(view, reg.status, position))
+        return sorted(result, key=lambda r: r.event.starts_at)
+
+    async def counts(self, event_id: int) -> tuple[int, int]:
+        """(confirmed, waitlisted) for an event."""
+        async with self.db.sessions() as session:
+            return (await self._count(session, event_id, "confirmed"),
+                    await self._count(session, event_id, "waitlisted"))
+
+    async def attendees_csv(self, event: EventView, *, tz_format: Callable[[datetime], str]) -> bytes:
+        """CSV of the event's registrations for managers (cells cannot start spreadsheet formulas)."""
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                select(Registration, Member).join(Member, Member.id == Registration.member_id)
+                .where(Registration.event_id == event.id, Registration.status != "cancelled")
+                .order_by(Registration.status, Registration.queued_at, Registration.id))).all()
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(["status", "name", "platform", "user_id", "registered_at"])
+        for reg, member in rows:
+            writer.writerow([_cell(reg.status), _cell(member.display_name), _cell(member.platform),
+                             _cell(member.user_id), tz_format(reg.queued_at)])
+        return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+    async def _lock_event(self, session: AsyncSession, event_id: int) -> Event | None:
+        query = select(Event).where(Event.id == event_id)
+        if not self.db.is_sqlite:
+            # Serialises registrations per event across connections and instances.
+            query = query.with_for_update()
+        return await session.scalar(query)
+
+    @staticmethod
+    async def _count(session: AsyncSession, event_id: int, status: str) -> int:
+        return await session.scalar(select(func.count(Registration.id)).where(
+            Registration.event_id == event_id, Registration.status == status)) or 0
+
+    @staticmethod
+    async def _position(session: AsyncSession, reg: Registration) -> int:
+        ahead = await session.scalar(select(func.count(Registration.id)).where(
+            Registration.event_id == reg.event_id, Registration.status == "waitlisted",
+            (Registration.queued_at < reg.queued_at)
+            | ((Registration.queued_at == reg.queued_at) & (Registration.id < reg.id))))
+        return (ahead or 0) + 1
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -1,0 +1,41 @@
+"""APScheduler setup: the outbox worker, content reloads and event reminders."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from scheduler.jobs import enqueue_reminders, reload_content
+from scheduler.outbox import OutboxWorker
+
+if TYPE_CHECKING:
+    from bot.app import AppContext
+
+logger = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Owns the periodic jobs and the outbox worker of one running application."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.outbox = OutboxWorker(ctx)
+        self.aps = AsyncIOScheduler(timezone=ctx.settings.tz)
+        self.aps.add_job(reload_content, "interval", seconds=60, args=[ctx], id="reload_content",
+                         coalesce=True, max_instances=1)
+        self.aps.add_job(self._reminders, "interval", minutes=5, id="reminders", coalesce=True, max_instances=1)
+
+    async def _reminders(self) -> None:
+        if await enqueue_reminders(self.ctx):
+            self.outbox.wake()
+
+    def start(self) -> None:
+        self.aps.start()
+        self.outbox.start()
+
+    async def shutdown(self) -> None:
+        if self.aps.running:
+            self.aps.shutdown(wait=False)
+        await self.outbox.stop()

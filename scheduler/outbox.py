@@ -1,0 +1,110 @@
+"""Drains the durable outbox through the platform senders, with retries and without double sends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from bot.chat import ChatRef
+from bot.db.models import OutboxMessage
+from bot.platforms.base import TemporaryFailure, Unreachable
+from bot.services.outbox import payload_to_reply
+
+if TYPE_CHECKING:
+    from bot.app import AppContext
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BATCH = 500
+
+
+def backoff(attempt: int) -> timedelta:
+    return timedelta(seconds=min(600, 2 ** attempt))
+
+
+class OutboxWorker:
+    """Claims due messages in batches and sends them concurrently; senders pace themselves."""
+
+    def __init__(self, ctx: AppContext, *, concurrency: int = 256, idle_seconds: float = 1.0) -> None:
+        self.ctx = ctx
+        self.concurrency = concurrency
+        self.idle_seconds = idle_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="outbox")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                sent = await self.drain_once()
+            except Exception:
+                logger.exception("outbox drain failed")
+                sent = 0
+            if sent == 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
+                except TimeoutError:
+                    pass
+
+    async def drain_once(self) -> int:
+        """Send what is due now (several batches); return how many messages were handled."""
+        handled = 0
+        semaphore = asyncio.Semaphore(self.concurrency)
+        while True:
+            platforms = set(self.ctx.senders)
+            if not platforms:
+                return handled
+            batch = await self.ctx.outbox.claim(now=self.ctx.clock.now(), limit=BATCH, platforms=platforms)
+            if not batch:
+                return handled
+
+            async def deliver(row: OutboxMessage) -> None:
+                async with semaphore:
+                    await self._deliver(row)
+
+            await asyncio.gather(*(deliver(row) for row in batch))
+            handled += len(batch)
+
+    async def _deliver(self, row: OutboxMessage) -> None:
+        sender = self.ctx.senders[row.platform]
+        chat = ChatRef(row.platform, row.chat_id, is_private=row.is_private)
+        outbox = self.ctx.outbox
+        try:
+            message_id = await sender.send(chat, payload_to_reply(row.payload))
+        except Unreachable as exc:
+            logger.info("outbox %s: recipient unreachable (%s)", row.key, exc)
+            await outbox.mark_failed(row.id, error=str(exc), retry_at=None, status="unreachable")
+            if row.is_private:
+                await self.ctx.members.mark_unreachable(row.platform, row.chat_id, now=self.ctx.clock.now())
+            return
+        except TemporaryFailure as exc:
+            await self._retry(row, str(exc), exc.retry_after)
+            return
+        except Exception as exc:
+            logger.warning("outbox %s: send failed: %s", row.key, type(exc).__name__)
+            await self._retry(row, type(exc).__name__, None)
+            return
+        await outbox.mark_sent(row.id, now=self.ctx.clock.now(), platform_message_id=message_id)
+
+    async def _retry(self, row: OutboxMessage, error: str, retry_after: float | None) -> None:
+        if row.attempts >= MAX_ATTEMPTS:
+            logger.error("outbox %s: giving up after %d attempts: %s", row.key, row.attempts, error)
+            await self.ctx.outbox.mark_failed(row.id, error=error, retry_at=None)
+            return
+        delay = timedelta(seconds=retry_after) if retry_after is not None else backoff(row.attempts)
+        await self.ctx.outbox.mark_failed(row.id, error=error, retry_at=self.ctx.clock.now() + delay)
