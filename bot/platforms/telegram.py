@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from aiohttp import web
 from telegram import BotCommand, Message, Update
 from telegram import User as TgUser
 from telegram.constants import ChatType, MessageEntityType
@@ -95,6 +97,7 @@ class TelegramAdapter:
         self.bot_id = 0
         self.username = ""
         self._running = False
+        self._webhook_runner: web.AppRunner | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -106,21 +109,12 @@ class TelegramAdapter:
         self.bot_id, self.username = me.id, me.username or ""
         await self._set_commands()
         await app.start()
-        updater = app.updater
-        assert updater is not None
         settings = self.ctx.settings
         if settings.telegram_webhook_url:
-            secret = settings.telegram_webhook_secret
-            await updater.start_webhook(
-                listen=settings.telegram_webhook_listen, port=settings.telegram_webhook_port,
-                url_path=urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
-                webhook_url=settings.telegram_webhook_url,
-                secret_token=secret.get_secret_value() if secret else None,
-                allowed_updates=ALLOWED_UPDATES)
-            logger.info("Telegram bot @%s receives updates by webhook on %s:%s", self.username,
-                        settings.telegram_webhook_listen, settings.telegram_webhook_port)
+            await self._start_webhook()
         else:
-            await updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=10, bootstrap_retries=-1)
+            assert app.updater is not None
+            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=10, bootstrap_retries=-1)
             logger.info("Telegram bot @%s polls for updates", self.username)
         self._running = True
 
@@ -130,11 +124,45 @@ class TelegramAdapter:
             return
         self._running = False
         app = self.application
+        if self._webhook_runner is not None:
+            await self._webhook_runner.cleanup()
+            self._webhook_runner = None
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
             await app.stop()
         await app.shutdown()
+
+    async def _start_webhook(self) -> None:
+        """Receive updates on our own aiohttp endpoint (PTB's start_webhook would need tornado)."""
+        settings = self.ctx.settings
+        url = settings.telegram_webhook_url
+        assert url is not None and settings.telegram_webhook_secret is not None
+        app = web.Application()
+        app.router.add_post("/" + urlsplit(url).path.lstrip("/"), self._on_webhook)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, settings.telegram_webhook_listen, settings.telegram_webhook_port).start()
+        self._webhook_runner = runner
+        await self.application.bot.set_webhook(
+            url, secret_token=settings.telegram_webhook_secret.get_secret_value(),
+            allowed_updates=ALLOWED_UPDATES)
+        logger.info("Telegram bot @%s receives updates by webhook on %s:%s", self.username,
+                    settings.telegram_webhook_listen, settings.telegram_webhook_port)
+
+    async def _on_webhook(self, request: web.Request) -> web.Response:
+        secret = self.ctx.settings.telegram_webhook_secret
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if secret is None or not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+            logger.warning("webhook request without the right secret token from %s", request.remote)
+            return web.Response(status=403)
+        try:
+            update = Update.de_json(await request.json(), self.application.bot)
+        except (ValueError, TypeError, KeyError):
+            return web.Response(status=400)
+        if update is not None:
+            await self.application.update_queue.put(update)
+        return web.Response()
 
     async def _set_commands(self) -> None:
         """Register the public commands in the client's menu, German by default and English for "en"."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from bot.chat import Button, ChatRef, Reply
@@ -30,7 +32,10 @@ def _is_network_error(exc: BaseException) -> bool:
     return isinstance(exc, NetworkError) and not isinstance(exc, BadRequest | RetryAfter)
 
 
-def _seconds(value: int | dt.timedelta) -> float:
+def _seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta; we accept both
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
@@ -150,7 +155,7 @@ class TelegramSender:
             try:
                 return await request()
             except RetryAfter as exc:
-                seconds = _seconds(exc.retry_after)
+                seconds = _seconds(exc)
                 self.flood_waits += 1
                 waits += 1
                 logger.info("Telegram asks to wait %.0f s before sending to %s again", seconds, chat.key)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from telegram import Bot
 
+from bot.app import AppContext, build_context
+from bot.config import Settings, load_settings
+from bot.platforms.telegram import TelegramAdapter
+from bot.platforms.telegram_limits import SendLimits
 from tests.telegram_api import BotApiServer, Limits
 
 
@@ -25,3 +30,48 @@ async def ptb_bot(tg_server: BotApiServer) -> AsyncIterator[Bot]:
     bot = Bot(tg_server.token, base_url=tg_server.base_url, base_file_url=tg_server.base_file_url)
     async with bot:
         yield bot
+
+
+DEMO_NOW = "2020-09-28T09:00:00+02:00"
+
+
+def bot_settings(server: BotApiServer, data_dir: Path, **overrides: object) -> Settings:
+    """Settings for the real bot against the test server: temporary SQLite, demo content, demo clock."""
+    values: dict[str, object] = {
+        "data_dir": data_dir, "database_url": f"sqlite+aiosqlite:///{data_dir / 'bot.sqlite3'}", "now": DEMO_NOW,
+        "telegram_token": server.token, "telegram_base_url": server.base_url,
+        "telegram_base_file_url": server.base_file_url, "telegram_webhook_url": None,
+        "managers": ["console:local"]}
+    return load_settings(**(values | overrides))
+
+
+@pytest.fixture
+async def live_server() -> AsyncIterator[BotApiServer]:
+    """The test server with Telegram's limits, sped up five times so tests stay quick."""
+    server = BotApiServer(limits=Limits(scale=5))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def bot_ctx(live_server: BotApiServer, tmp_path: Path) -> AsyncIterator[AppContext]:
+    ctx = await build_context(bot_settings(live_server, tmp_path))
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
+
+
+@pytest.fixture
+async def telegram_bot(bot_ctx: AppContext) -> AsyncIterator[TelegramAdapter]:
+    """The real adapter, polling the test server, with the real core behind it."""
+    adapter = TelegramAdapter(bot_ctx, limits=SendLimits(scale=5))
+    await adapter.start()
+    bot_ctx.senders[adapter.platform] = adapter
+    try:
+        yield adapter
+    finally:
+        await adapter.stop()

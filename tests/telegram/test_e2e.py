@@ -1,0 +1,209 @@
+"""End to end: the real adapter and core against the Bot API test server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.app import AppContext, build_context
+from bot.chat import ChatRef, Reply, Sender
+from bot.db.models import OutboxMessage
+from bot.platforms.telegram import TelegramAdapter
+from bot.platforms.telegram_limits import SendLimits
+from bot.services.members import ensure_member
+from scheduler.outbox import OutboxWorker
+from tests.telegram.conftest import bot_settings
+from tests.telegram_api import BotApiServer, Chat, SentMessage
+from tests.telegram_api.entities import parse_html, utf16_len
+
+pytestmark = pytest.mark.telegram
+
+SLUG = "webtalk-vitale-standorte"
+
+
+async def next_message(server: BotApiServer, chat: Chat, before: int) -> SentMessage:
+    await server.wait_inbox(chat, before + 1)
+    return chat.inbox[before]
+
+
+async def test_member_arrives_by_deep_link_registers_asks_and_cancels(
+        live_server: BotApiServer, telegram_bot: TelegramAdapter, bot_ctx: AppContext) -> None:
+    anna = live_server.create_user("Anna")
+    chat = anna.chat
+
+    anna.start(f"anmelden-{SLUG}")
+    consent = await next_message(live_server, chat, 0)
+    assert "Sind Sie einverstanden?" in consent.text
+    assert consent.buttons == [[("✅ Einverstanden", f"/einwilligen {SLUG}")]]
+    assert consent.parse_mode == "HTML"
+
+    query = anna.press(consent, "✅ Einverstanden")
+    await live_server.wait_until(lambda: bool(consent.edits))
+    assert consent.text.startswith("✅ Sie sind angemeldet für Vitale Standorte")
+    assert query.answered
+    assert consent.button_labels == ["📅 Kalender", "❌ Abmelden"]
+
+    anna.press(consent, "📅 Kalender")
+    calendar = await next_message(live_server, chat, 1)
+    assert calendar.document is not None
+    assert calendar.document.filename == f"{SLUG}.ics"
+    assert calendar.document.data.startswith(b"BEGIN:VCALENDAR")
+
+    anna.send_text("Wann ist der nächste WebTalk?")
+    answer = await next_message(live_server, chat, 2)
+    assert "Vitale Standorte" in answer.text
+    ref = ChatRef("telegram", str(anna.id))
+    for _ in range(50):  # recorded right after Telegram confirmed the message
+        if (subject := await bot_ctx.messages.subject_of(ref, str(answer.message_id))) is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert subject == f"event:{SLUG}"
+
+    anna.send_command("abmelden", SLUG)
+    cancelled = await next_message(live_server, chat, 3)
+    assert "storniert" in cancelled.text
+    assert all(q.answered for q in live_server.callback_queries.values())
+
+
+async def test_commands_are_registered_in_german_and_english(
+        live_server: BotApiServer, telegram_bot: TelegramAdapter) -> None:
+    german = [c["command"] for c in live_server.commands[("default", "")]]
+    english = [c["command"] for c in live_server.commands[("default", "en")]]
+    assert {"termine", "anmelden", "abmelden", "kalender"} <= set(german)
+    assert {"events", "register", "cancel", "calendar"} <= set(english)
+    assert "export" not in german  # managers' commands stay out of everyone's menu
+
+
+async def test_a_group_answers_only_when_addressed(live_server: BotApiServer,
+                                                   telegram_bot: TelegramAdapter) -> None:
+    group = live_server.create_group()
+    bea = live_server.create_user("Bea")
+    bea.send_text("Wann ist der nächste WebTalk?", chat=group)
+    bea.send_command("termine", chat=group, with_botname=True)
+    first = await next_message(live_server, group, 0)
+    assert "Kommende Veranstaltungen" in first.text
+
+    bea.send_text("/termine@other_bot", chat=group)
+    bea.send_text("danke euch allen", chat=group)
+    bea.mention_bot("Wann ist der nächste WebTalk?", chat=group)
+    second = await next_message(live_server, group, 1)
+    assert "Vitale Standorte" in second.text
+
+    bea.send_text("und die Termine danach?", chat=group, reply_to=second)
+    await next_message(live_server, group, 2)
+    await asyncio.sleep(0.3)
+    assert len(group.inbox) == 3
+    assert live_server.pending_updates == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_webhook_mode_receives_updates_with_the_secret(live_server: BotApiServer, tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    ctx = await build_context(bot_settings(live_server, tmp_path, telegram_webhook_url=url,
+                                           telegram_webhook_secret="geheim-123", telegram_webhook_port=port))
+    adapter = TelegramAdapter(ctx, limits=SendLimits(scale=5))
+    await adapter.start()
+    try:
+        assert live_server.webhook == {"url": url, "secret_token": "geheim-123", "max_connections": 40}
+        carl = live_server.create_user("Carl")
+        carl.send_command("termine")
+        answer = await next_message(live_server, carl.chat, 0)
+        assert "Kommende Veranstaltungen" in answer.text
+        async with aiohttp.ClientSession() as http, http.post(
+                url, json={"update_id": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": "falsch"}) as response:
+            assert response.status == 403
+    finally:
+        await adapter.stop()
+        await ctx.close()
+
+
+async def test_long_replies_are_split_and_buttons_go_on_the_last_part(
+        live_server: BotApiServer, telegram_bot: TelegramAdapter) -> None:
+    dora = live_server.create_user("Dora")
+    dora.start()
+    await live_server.wait_inbox(dora.chat, 1)
+    paragraphs = "\n\n".join(f"<b>Abschnitt {i}</b>\n" + "Innenstadt " * 120 for i in range(10))
+    from bot.chat import Button
+
+    reply = Reply(html=paragraphs, buttons=((Button("Mehr", "/termine"),),))
+    message_id = await telegram_bot.send(ChatRef("telegram", str(dora.id)), reply)
+    parts = dora.chat.inbox[1:]
+    assert len(parts) >= 3
+    assert all(utf16_len(parse_html(p.raw_text)[0]) <= 4096 for p in parts)
+    assert all(p.text.startswith("Abschnitt") for p in parts)
+    assert [bool(p.buttons) for p in parts] == [False] * (len(parts) - 1) + [True]
+    assert message_id == str(parts[-1].message_id)
+
+
+async def test_a_429_pauses_only_that_chat(live_server: BotApiServer, telegram_bot: TelegramAdapter) -> None:
+    slow, fast = live_server.create_user("Slow"), live_server.create_user("Fast")
+    slow.start()
+    fast.start()
+    await live_server.wait_until(lambda: bool(slow.chat.inbox) and bool(fast.chat.inbox))
+    live_server.inject_429(chat=slow.chat, retry_after=2)
+    started = time.monotonic()
+    finished: dict[str, float] = {}
+
+    async def send(user_chat: Chat, name: str) -> None:
+        await telegram_bot.send(ChatRef("telegram", str(user_chat.id)), Reply(html=f"Hallo {name}"))
+        finished[name] = time.monotonic() - started
+
+    await asyncio.gather(send(slow.chat, "slow"), send(fast.chat, "fast"))
+    assert finished["fast"] < 0.5
+    assert finished["slow"] >= 2.0
+    assert slow.chat.last.text == "Hallo slow"
+
+
+async def test_broadcast_through_the_outbox_survives_429_and_403(
+        live_server: BotApiServer, telegram_bot: TelegramAdapter, bot_ctx: AppContext) -> None:
+    users = [live_server.create_user(f"Mitglied {i}") for i in range(40)]
+    blocked = users[:3]
+    channel = live_server.create_channel("Stadtretter News", username="stadtretter_news")
+    now = bot_ctx.clock.now()
+    async with bot_ctx.db.sessions.begin() as session:
+        for user in users:
+            user.chat  # noqa: B018  (they pressed Start once)
+            await ensure_member(session, bot_ctx.db, Sender("telegram", str(user.id), user.first_name), now=now)
+    for user in blocked:
+        user.block()
+    targets = [ChatRef("telegram", str(u.id)) for u in users] + [ChatRef("telegram", str(channel.id), False)]
+    for target in targets:
+        await bot_ctx.outbox.enqueue(f"digest:2020-39:{target.key}", target,
+                                     Reply(html="<b>Wochenrückblick</b>\nNeues aus dem Netzwerk",
+                                           subject="digest:2020-39"), now=now)
+    for user in users[5:12]:
+        live_server.inject_429(chat=user.chat, retry_after=1)
+    live_server.inject_429(chat=channel, retry_after=1, count=2)
+    live_server.inject_disconnect(chat=users[20].chat, count=2)
+    worker = OutboxWorker(bot_ctx, idle_seconds=0.1)
+    worker.start()
+    try:
+        await live_server.wait_until(
+            lambda: all(len(u.chat.inbox) == 1 for u in users[3:]) and len(channel.inbox) == 1, timeout=30)
+        await asyncio.sleep(0.5)
+    finally:
+        await worker.stop()
+    assert [len(u.chat.inbox) for u in users] == [0] * 3 + [1] * 37
+    assert len(channel.inbox) == 1
+    async with bot_ctx.db.sessions() as session:
+        from sqlalchemy import select
+
+        rows = (await session.scalars(select(OutboxMessage))).all()
+    statuses = sorted(row.status for row in rows)
+    assert statuses == ["sent"] * 38 + ["unreachable"] * 3
+    for user in blocked:
+        member = await bot_ctx.members.find("telegram", str(user.id))
+        assert member is not None
+        assert member.unreachable_at is not None
+    assert telegram_bot.sender.flood_waits >= 9
