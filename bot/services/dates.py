@@ -141,7 +141,7 @@ def _relative_window(text: str, today: date) -> tuple[DateRange, tuple[int, int]
             delta = relativedelta(weeks=count)
         else:
             delta = relativedelta(months=count)
-        return DateRange(today, today + delta, "window", explicit=False), m.span()
+        return DateRange(today, today + delta - timedelta(days=1), "window", explicit=False), m.span()
     return None
 
 

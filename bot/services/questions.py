@@ -121,7 +121,7 @@ def answer_question(text: str, *, now: datetime, tz: ZoneInfo, catalog: Catalog,
         if found_kind:
             kind = found_kind
             continue
-        if word in STOPWORDS or word in LIST_WORDS or word in REGISTER_WORDS or word in TIME_WORDS \
+        if word in STOPWORDS or word in LIST_WORDS or word in REGISTER_WORDS or word in ("melde", "melden", "sign") or word in TIME_WORDS \
                 or word in GREETINGS or word in HELP_WORDS or len(word) < 2 or word.isdigit():
             continue
         by_speaker = catalog.speaker_matches(word)
@@ -140,7 +140,9 @@ def answer_question(text: str, *, now: datetime, tz: ZoneInfo, catalog: Catalog,
 
     query = Query(kind=kind, ordinal=ordinal, dates=dates, speakers=tuple(speaker_words),
                   topics=tuple(topics), asks_time=asks_time)
-    wants_registration = bool(word_set & REGISTER_WORDS)
+    # "Wie melde ich mich ... an?" splits the verb; "sign up" is two words.
+    wants_registration = bool(word_set & REGISTER_WORDS) or ("an" in word_set and bool(word_set & {"melde", "melden"})) \
+        or "sign up" in rest
     has_event_filter = bool(kind or dates or speaker_words or topics)
 
     if wants_registration and (word_set & HOWTO_WORDS or not has_event_filter):

@@ -76,8 +76,10 @@ class RegistrationService:
         """Confirm a seat, or queue on the waitlist when the event is full; never overbooks."""
         now = self.clock.now()
         async with self.db.write_lock, self.db.sessions.begin() as session:
-            member = await ensure_member(session, self.db, sender, now=now)
-            if member.consent_at is None:
+            # Nothing is stored about a person before they agreed to it.
+            member = await session.scalar(select(Member).where(
+                Member.platform == sender.platform, Member.user_id == sender.id))
+            if member is None or member.consent_at is None:
                 return Result(Outcome.NEEDS_CONSENT)
             row = await self._lock_event(session, event.id)
             if row is None:
