@@ -50,7 +50,7 @@ async def resolve_event(req: Request, ctx: AppContext, *, action: str
         upcoming = ctx.events.catalog.upcoming(now)[:MAX_BUTTON_ROWS]
         buttons = tuple((Button(short(e.title, 40), f"/{action} {e.slug}"),) for e in upcoming)
         return None, [Reply(ctx.render("which_event", req.lang, action=action, events=upcoming), buttons=buttons)]
-    found = ctx.events.resolve(req.args, now=now)
+    found = ctx.events.resolve(req.args, now=now, tz=ctx.settings.tz)
     if len(found) == 1:
         return found[0], []
     if not found:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -17,27 +19,32 @@ from bot.config import Settings, load_settings
 DEMO_NOW = "2020-09-28T09:00:00+02:00"
 PG_BASE = os.environ.get("BOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _counter = itertools.count()
+T = TypeVar("T")
 
 
-def _pg_reachable() -> str | None:
-    """None when PostgreSQL answers, else the reason it does not."""
+def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a loop of its own: sync fixtures may be set up while the test loop runs."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _admin(sql: str) -> None:
     import asyncpg
 
-    async def probe() -> None:
-        conn = await asyncpg.connect(PG_BASE, timeout=3)
-        await conn.close()
-
+    conn = await asyncpg.connect(PG_BASE, timeout=5)
     try:
-        asyncio.run(probe())
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {PG_BASE}: {type(exc).__name__}: {exc}"
-    return None
+        if sql:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    reason = _pg_reachable()
-    if reason:
+    try:
+        run_in_thread(_admin(""))
+    except Exception as exc:
+        reason = f"PostgreSQL not reachable at {PG_BASE}: {type(exc).__name__}: {exc}"
         if os.environ.get("BOT_TEST_REQUIRE_POSTGRES"):
             pytest.fail(reason)
         pytest.skip(reason)
@@ -45,24 +52,21 @@ def postgres_server() -> Iterator[str]:
 
 
 @pytest.fixture
-async def pg_url(postgres_server: str) -> AsyncIterator[str]:
+def pg_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    import asyncpg
-
     name = f"stadtretter_test_{os.getpid()}_{next(_counter)}"
-    admin = await asyncpg.connect(postgres_server)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    run_in_thread(_admin(f'DROP DATABASE IF EXISTS "{name}"'))
+    run_in_thread(_admin(f'CREATE DATABASE "{name}"'))
     base = postgres_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     yield f"{base}/{name}"
-    admin = await asyncpg.connect(postgres_server)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    run_in_thread(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
+    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
@@ -78,14 +82,10 @@ async def ctx(settings: Settings, tmp_path: Path) -> AsyncIterator[AppContext]:
     await context.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def any_ctx(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> AsyncIterator[AppContext]:
+@pytest.fixture
+async def any_ctx(settings: Settings, db_url: str) -> AsyncIterator[AppContext]:
     """The demo content on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    context = await build_context(settings, database_url=url)
+    context = await build_context(settings, database_url=db_url)
     yield context
     await context.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 from icalendar import Event as IcsEvent
@@ -13,8 +14,8 @@ from sqlalchemy import select
 from bot.db.models import CONTENT_REVISION, AppState, Event, Faq, Impulse
 from bot.db.session import Database
 from bot.services.catalog import Catalog, EventView
-from bot.services.questions import FaqEntry
-from bot.services.textnorm import fold, tokens
+from bot.services.questions import FaqEntry, answer_question
+from bot.services.textnorm import fold
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class EventService:
     def faq_entry(self, slug: str) -> FaqEntry | None:
         return next((entry for entry in self.faq if entry.slug == slug), None)
 
-    def resolve(self, reference: str, *, now: datetime) -> list[EventView]:
+    def resolve(self, reference: str, *, now: datetime, tz: ZoneInfo) -> list[EventView]:
         """Events a member means by `reference`: a slug, a speaker's name or (part of) a title.
 
         Upcoming events win over past ones; returns several candidates when the reference is ambiguous.
@@ -63,16 +64,11 @@ class EventService:
         catalog = self.catalog
         if reference.lower() in catalog.by_slug:
             return [catalog.by_slug[reference.lower()]]
-        upcoming = catalog.upcoming(now)
-        pool = upcoming or catalog.events
-        words = [w for w in tokens(reference) if len(w) >= 3]
-        by_speaker: set[int] = set()
-        for word in words:
-            by_speaker |= catalog.speaker_matches(word)
-        if by_speaker:
-            hits = [e for e in pool if catalog.position[e.slug] in by_speaker]
-            if hits:
-                return hits
+        # The question engine knows kinds, speakers, dates and topics: "nächster WebTalk", "Thinius", "6.10.".
+        answer = answer_question(reference, now=now, tz=tz, catalog=catalog)
+        if answer.events:
+            return answer.events
+        pool = catalog.upcoming(now) or catalog.events
         folded = fold(reference)
         choices = {e.slug: fold(e.title) for e in pool}
         scored = process.extract(folded, choices, scorer=fuzz.partial_ratio, limit=5, score_cutoff=80)
