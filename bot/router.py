@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# "/name args", "!name args" and Telegram's "/name@botname args".
+_COMMAND = re.compile(r"^[/!]([^\s@/!][^\s@]*)(?:@\S*)?(?:\s+(.*))?$", flags=re.S)
+
 
 @dataclass(frozen=True, slots=True)
 class Request:
@@ -121,14 +124,14 @@ class Router:
             return [Reply(ctx.renderer.render("error", request.lang))]
 
     def _resolve(self, incoming: Incoming, text: str, default_lang: str) -> tuple[Request, Handler | None]:
-        match = re.match(r"^[/!]([\w-]+)(?:@\S+)?\s*(.*)$", text, flags=re.S)
+        match = _COMMAND.match(text)
         if match:
-            name = fold(match.group(1))
+            name, args = fold(match.group(1)), (match.group(2) or "").strip()
             found = self._by_name.get(name)
             if found is None:
-                return Request(incoming, text, match.group(2), default_lang, match.group(1)[:40]), None
+                return Request(incoming, text, args, default_lang, match.group(1)[:40]), None
             cmd, lang = found
-            return Request(incoming, text, match.group(2).strip(), _pick(lang, default_lang), name), cmd.func
+            return Request(incoming, text, args, _pick(lang, default_lang), name), cmd.func
         words = text.split(maxsplit=1)
         if words:
             found = self._by_name.get(fold(words[0]).strip(".,:!?"))
