@@ -128,6 +128,16 @@ def _parse_file(path: Path, schema: type[BaseModel]) -> Parsed:
     return Parsed(slug=slug, meta=model.model_dump(), body=body.strip(), content_hash=content_hash)
 
 
+class _TextDatesLoader(yaml.SafeLoader):
+    """SafeLoader that leaves timestamps as text, so pydantic reports a bad date with its field name."""
+
+
+_TextDatesLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def split_front_matter(raw: str) -> tuple[dict[str, object], str]:
     """Split '---' YAML front matter from the body; raise ValueError with a readable reason."""
     raw = raw.lstrip("\ufeff")
@@ -135,7 +145,7 @@ def split_front_matter(raw: str) -> tuple[dict[str, object], str]:
     if not match:
         raise ValueError("missing YAML front matter between '---' lines")
     try:
-        meta = yaml.safe_load(match.group(1))
+        meta = yaml.load(match.group(1), Loader=_TextDatesLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark is not None else ""

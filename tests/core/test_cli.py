@@ -1,0 +1,123 @@
+"""The command line as a user runs it: ask --json, content sync, chat, configuration errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.core.test_questions import OTHER_CONTENT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args: list[str], tmp_path: Path, *, stdin: str | None = None, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    environment.update(BOT_DATA_DIR=str(tmp_path / "data"), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
+                          env=environment, cwd=tmp_path, timeout=120)
+
+
+def test_ask_json_on_the_demo_examples(tmp_path: Path) -> None:
+    questions = ["Wann ist der nächste WebTalk?", "Was läuft am 6.10.?", "Gibt es was zu Leerstand?",
+                 "When does Max Thinius speak?", "Gibt es heute etwas?"]
+    result = run(["ask", "--json", "--now", "2020-09-28T09:00:00+02:00", *questions], tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["question"] for r in records] == questions
+    assert [[e["slug"] for e in r["events"]] for r in records] == [
+        ["webtalk-vitale-standorte"],
+        ["webtalk-groesste-zukunft", "roundtable-leerstand-bid-isg", "webtalk-willkommen"],
+        ["roundtable-leerstand-bid-isg"],
+        ["webtalk-groesste-zukunft"],
+        [],
+    ]
+    first = records[0]
+    assert set(first) == {"question", "intent", "events", "text"}
+    assert first["intent"] == "next_event"
+    assert first["events"][0] == {"slug": "webtalk-vitale-standorte",
+                                  "title": "Vitale Standorte – Zukunft mit System und digital gestützt",
+                                  "kind": "webtalk", "starts_at": "2020-10-02T10:00:00+02:00"}
+    assert "Freitag, 2. Oktober 2020, 10:00 Uhr" in first["text"]
+
+
+def test_ask_reads_stdin_and_other_content(tmp_path: Path) -> None:
+    result = run(["ask", "--json", "--content", str(OTHER_CONTENT), "--now", "2027-03-08T08:00:00+01:00"],
+                 tmp_path, stdin="Wann ist der nächste WebTalk?\n\nnächstes Seminar\n")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [[e["slug"] for e in r["events"]] for r in records] == [["webtalk-foerderprogramme"],
+                                                                   ["seminar-schaufenster"]]
+    assert not (tmp_path / "data" / "stadtretter.sqlite3").exists()
+
+
+def test_ask_words_make_one_question(tmp_path: Path) -> None:
+    result = run(["ask", "--json", "--now", "2020-09-28T09:00:00+02:00", "nächster", "Roundtable"], tmp_path)
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert record["question"] == "nächster Roundtable"
+    assert [e["slug"] for e in record["events"]] == ["roundtable-leerstand-bid-isg"]
+
+
+@pytest.mark.parametrize(("env", "args", "variable"), [
+    ({"BOT_TIMEZONE": "Mars/Olympus"}, ["ask", "hallo"], "BOT_TIMEZONE"),
+    ({"BOT_NOW": "gestern"}, ["ask", "hallo"], "BOT_NOW"),
+    ({"BOT_LANGUAGE": "fr"}, ["chat"], "BOT_LANGUAGE"),
+    ({"BOT_CONTENT_DIR": "/does/not/exist"}, ["run"], "BOT_CONTENT_DIR"),
+    ({"BOT_TELEGRAM_WEBHOOK_URL": "https://x.example/hook", "BOT_TELEGRAM_TOKEN": "123:SECRET-TOKEN"}, ["run"],
+     "BOT_TELEGRAM_WEBHOOK_SECRET"),
+    ({}, ["ask", "--now", "morgen früh", "hallo"], "--now"),
+])
+def test_invalid_configuration_is_one_line_exit_2(tmp_path: Path, env: dict[str, str], args: list[str],
+                                                  variable: str) -> None:
+    result = run(args, tmp_path, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert "SECRET-TOKEN" not in result.stderr
+
+
+def test_content_sync_reports_and_refuses_bad_files(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    (content / "events").mkdir(parents=True)
+    source = OTHER_CONTENT / "events" / "sommerfest.md"
+    (content / "events" / "sommerfest.md").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    result = run(["content", "sync", str(content)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "events: 1 added, 0 changed, 0 removed" in result.stdout
+    assert "+ sommerfest" in result.stdout
+    (content / "events" / "kaputt.md").write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    result = run(["content", "sync", str(content)], tmp_path)
+    assert result.returncode == 1
+    assert "kaputt.md" in result.stderr and "kind: required field is missing" in result.stderr
+    assert "nothing changed" in result.stderr
+
+
+def test_chat_works_piped_and_buttons_are_numbers(tmp_path: Path) -> None:
+    result = run(["chat"], tmp_path, stdin="Wann ist der nächste WebTalk?\n1\n1\nmeine\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Demo-Modus" in out and "28. September 2020" in out
+    assert "[1] ✅ Anmelden" in out
+    assert "Sind Sie einverstanden?" in out
+    assert "✅ Sie sind angemeldet für Vitale Standorte" in out
+    assert "bestätigt" in out
+
+
+def test_run_without_platforms_says_so_and_chats(tmp_path: Path) -> None:
+    result = run(["run"], tmp_path, stdin="hilfe\n")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert "Keine Plattform konfiguriert" in first
+    assert "Was ich kann" in result.stdout
+
+
+def test_db_upgrade(tmp_path: Path) -> None:
+    result = run(["db", "upgrade"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data" / "stadtretter.sqlite3").exists()

@@ -1,0 +1,98 @@
+"""The durable outbox: idempotent keys, delivery through a sender, retries, unreachable recipients."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.app import AppContext
+from bot.chat import ChatRef, Reply
+from bot.db.models import Member, OutboxMessage
+from bot.platforms.base import TemporaryFailure, Unreachable
+from bot.platforms.console import ConsoleAdapter
+from scheduler.jobs import enqueue_reminders
+from scheduler.outbox import OutboxWorker
+from tests.conftest import person, say
+
+
+class FlakySender(ConsoleAdapter):
+    """The console sender, failing as told for given chats first."""
+
+    def __init__(self, ctx: AppContext, failures: dict[str, list[Exception]]) -> None:
+        super().__init__(ctx, out=io.StringIO())
+        self.failures = failures
+        self.delivered: list[str] = []
+
+    async def send(self, chat: ChatRef, reply: Reply) -> str | None:
+        pending = self.failures.get(chat.id)
+        if pending:
+            raise pending.pop(0)
+        await super().send(chat, reply)
+        self.delivered.append(chat.id)
+        return f"m{len(self.delivered)}"
+
+
+async def outbox_rows(ctx: AppContext) -> dict[str, tuple[str, int]]:
+    async with ctx.db.sessions() as session:
+        return {r.chat_id: (r.status, r.attempts) for r in (await session.scalars(select(OutboxMessage))).all()}
+
+
+async def test_delivery_retries_and_unreachable(ctx: AppContext) -> None:
+    sender = FlakySender(ctx, {"b": [TemporaryFailure("flood", retry_after=0)], "c": [Unreachable("blocked")]})
+    ctx.senders["console"] = sender
+    await ctx.registrations.give_consent(person("c", platform="console"))
+    now = ctx.clock.now()
+    for chat in ("a", "b", "c"):
+        await ctx.outbox.enqueue(f"k-{chat}", ChatRef("console", chat), Reply("Hallo"), now=now)
+        await ctx.outbox.enqueue(f"k-{chat}", ChatRef("console", chat), Reply("Hallo doppelt"), now=now)
+    worker = OutboxWorker(ctx)
+    await worker.drain_once()
+    await worker.drain_once()
+    assert sorted(sender.delivered) == ["a", "b"]
+    assert await outbox_rows(ctx) == {"a": ("sent", 1), "b": ("sent", 2), "c": ("unreachable", 1)}
+    async with ctx.db.sessions() as session:
+        member = await session.scalar(select(Member).where(Member.user_id == "c"))
+    assert member is not None and member.unreachable_at is not None
+    assert "Hallo doppelt" not in sender.out.getvalue()  # type: ignore[attr-defined]
+
+
+async def test_network_errors_back_off_then_give_up(ctx: AppContext) -> None:
+    sender = FlakySender(ctx, {"x": [OSError("down")] * 20})
+    ctx.senders["console"] = sender
+    await ctx.outbox.enqueue("k-x", ChatRef("console", "x"), Reply("Hallo"), now=ctx.clock.now())
+    worker = OutboxWorker(ctx)
+    for _ in range(12):
+        await worker.drain_once()
+        ctx.clock.fixed = ctx.clock.now() + timedelta(minutes=15)
+    assert await outbox_rows(ctx) == {"x": ("failed", 8)}
+    assert sender.delivered == []
+
+
+async def test_promotion_is_delivered_once(ctx: AppContext) -> None:
+    sender = FlakySender(ctx, {})
+    ctx.senders["telegram"] = sender
+    async with ctx.db.sessions.begin() as session:
+        from sqlalchemy import update
+
+        from bot.db.models import Event
+        await session.execute(update(Event).values(capacity=1))
+    for user in ("anna", "bert"):
+        await say(ctx, "/einwilligen Thinius", user=user)
+    await say(ctx, "/abmelden Thinius", user="anna")
+    worker = OutboxWorker(ctx)
+    await worker.drain_once()
+    await worker.drain_once()
+    assert sender.delivered == ["bert"]
+    assert "Platz ist frei geworden" in sender.out.getvalue()  # type: ignore[attr-defined]
+
+
+async def test_reminders_are_queued_once_per_registration(ctx: AppContext) -> None:
+    await say(ctx, "/einwilligen Thinius", user="anna")
+    assert await enqueue_reminders(ctx) == 0  # a week ahead: too early
+    ctx.clock.fixed = ctx.clock.now() + timedelta(days=7, hours=12)
+    assert await enqueue_reminders(ctx) == 1
+    await enqueue_reminders(ctx)
+    rows = await outbox_rows(ctx)
+    assert rows == {"anna": ("pending", 0)}
