@@ -62,8 +62,9 @@ def uses_demo_content(settings: Settings) -> bool:
     return settings.content_dir.resolve() == BUNDLED_CONTENT_DIR.resolve()
 
 
-async def build_context(settings: Settings, *, database_url: str | None = None, sync: bool = True,
-                        content_dir: Path | None = None) -> AppContext:
+async def build_context(
+    settings: Settings, *, database_url: str | None = None, sync: bool = True, content_dir: Path | None = None
+) -> AppContext:
     """Create the application: migrate the database, load content, build services."""
     from handlers import build_router  # handlers import the app's types; import late to avoid a cycle
 
@@ -80,10 +81,17 @@ async def build_context(settings: Settings, *, database_url: str | None = None, 
         return promotion_reply(renderer, lang, event)  # type: ignore[arg-type]
 
     ctx = AppContext(
-        settings=settings, clock=clock, db=db, renderer=renderer, router=build_router(),
-        events=EventService(db), members=MemberService(db),
-        registrations=RegistrationService(db, clock, outbox, render_promotion), outbox=outbox,
-        messages=SentMessages(db, clock), demo_clock=demo_clock,
+        settings=settings,
+        clock=clock,
+        db=db,
+        renderer=renderer,
+        router=build_router(),
+        events=EventService(db),
+        members=MemberService(db),
+        registrations=RegistrationService(db, clock, outbox, render_promotion),
+        outbox=outbox,
+        messages=SentMessages(db, clock),
+        demo_clock=demo_clock,
     )
     if sync:
         directory = content_dir or settings.content_dir

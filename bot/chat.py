@@ -89,8 +89,8 @@ class Reply:
     `html` uses Telegram's HTML subset (b i u s a code pre blockquote, newlines).
     `to` sends it to another chat (e.g. a direct message to a promoted waitlist member);
     `None` means the chat the request came from; a private `ChatRef` whose id is a user id means a direct
-    message to that user (adapters find or open the direct chat). `edit` asks the adapter to edit the message whose
-    button was pressed instead of sending a new one, where the platform can.
+    message to that user (adapters find or open the direct chat). `edit` asks the adapter to edit the
+    message whose button was pressed instead of sending a new one, where the platform can.
     """
 
     html: str
@@ -99,7 +99,6 @@ class Reply:
     to: ChatRef | None = None
     edit: bool = False
     subject: str | None = None  # what the message is about, e.g. "event:<slug>"; recorded when sent
-
 
     @property
     def plain(self) -> str:

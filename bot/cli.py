@@ -25,10 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="start every configured platform (console chat when none is configured)")
     sub.add_parser("chat", help="chat on the console: one message per line from stdin")
     ask = sub.add_parser("ask", help="answer questions and print the answers")
-    ask.add_argument("question", nargs="*", help="the question (several quoted questions are answered in turn); "
-                                                 "without it, each line of stdin")
+    ask.add_argument(
+        "question",
+        nargs="*",
+        help="the question (several quoted questions are answered in turn); without it, each line of stdin",
+    )
     ask.add_argument("--now", help="the current time, ISO 8601 (default: BOT_NOW or the clock)")
-    ask.add_argument("--content", type=Path, help="answer against this content folder (fresh in-memory database)")
+    ask.add_argument(
+        "--content", type=Path, help="answer against this content folder (fresh in-memory database)"
+    )
     ask.add_argument("--json", action="store_true", help="one JSON object per question and line")
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -51,10 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stadtretter: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    quiet = command in ("ask", "chat") or (command == "run" and not (settings.telegram_enabled
-                                                                     or settings.matrix_enabled))
-    logging.basicConfig(level=logging.WARNING if quiet else settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    quiet = command in ("ask", "chat") or (
+        command == "run" and not (settings.telegram_enabled or settings.matrix_enabled)
+    )
+    logging.basicConfig(
+        level=logging.WARNING if quiet else settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         if command == "run":
             from bot.app import run
@@ -95,8 +104,8 @@ async def _chat(settings: Settings) -> int:
 
 async def _ask(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_context
-    from bot.router import detect_language
     from bot.chat import Platform, Sender
+    from bot.router import detect_language
     from bot.text import MAX_INPUT_CHARS, clean_input
     from handlers.events import answer_replies, ask
 
@@ -112,7 +121,9 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
             for path, reason in exc.problems:
                 print(f"{path}: {reason}", file=sys.stderr)
             return 1
-        ctx = await build_context(settings, database_url="sqlite+aiosqlite:///:memory:", content_dir=args.content)
+        ctx = await build_context(
+            settings, database_url="sqlite+aiosqlite:///:memory:", content_dir=args.content
+        )
     else:
         ctx = await build_context(settings)
     asker = Sender(Platform.CONSOLE, "ask")
@@ -128,11 +139,20 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
                 intent, events = answer.intent, answer.events
                 plain = "\n\n".join(reply.plain for reply in answer_replies(ctx, answer, lang))
             if args.json:
-                record = {"question": question, "intent": intent,
-                          "events": [{"slug": e.slug, "title": e.title, "kind": e.kind,
-                                      "starts_at": e.starts_at.astimezone(settings.tz).isoformat()}
-                                     for e in events],
-                          "text": plain}
+                record = {
+                    "question": question,
+                    "intent": intent,
+                    "events": [
+                        {
+                            "slug": e.slug,
+                            "title": e.title,
+                            "kind": e.kind,
+                            "starts_at": e.starts_at.astimezone(settings.tz).isoformat(),
+                        }
+                        for e in events
+                    ],
+                    "text": plain,
+                }
                 print(json.dumps(record, ensure_ascii=False), flush=True)
             else:
                 print(plain + "\n", flush=True)
@@ -189,8 +209,11 @@ async def _content_sync(settings: Settings, directory: Path) -> int:
     finally:
         await db.dispose()
     for name, report in reports.items():
-        print(f"{name}: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
-              f"{report.unchanged} unchanged")
+        print(
+            f"{name}: {len(report.added)} added, {len(report.changed)} changed, "
+            f"{len(report.removed)} removed, "
+            f"{report.unchanged} unchanged"
+        )
         for label, slugs in (("+", report.added), ("~", report.changed), ("-", report.removed)):
             for slug in slugs:
                 print(f"  {label} {slug}")

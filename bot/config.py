@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 BUNDLED_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
 
@@ -104,8 +104,11 @@ class Settings(BaseSettings):
 
     @property
     def matrix_enabled(self) -> bool:
-        return bool(self.matrix_homeserver and self.matrix_user_id
-                    and (self.matrix_password or self.matrix_access_token))
+        return bool(
+            self.matrix_homeserver
+            and self.matrix_user_id
+            and (self.matrix_password or self.matrix_access_token)
+        )
 
 
 class ConfigError(Exception):

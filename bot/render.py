@@ -17,16 +17,40 @@ _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "content" / "templates"
 
 KIND_LABELS = {
-    "de": {"webtalk": "WebTalk", "roundtable": "Roundtable", "seminar": "Seminar", "workshop": "Workshop",
-           "kickoff": "Projektauftakt", "other": "Veranstaltung"},
-    "en": {"webtalk": "WebTalk", "roundtable": "Roundtable", "seminar": "Seminar", "workshop": "Workshop",
-           "kickoff": "Project kick-off", "other": "Event"},
+    "de": {
+        "webtalk": "WebTalk",
+        "roundtable": "Roundtable",
+        "seminar": "Seminar",
+        "workshop": "Workshop",
+        "kickoff": "Projektauftakt",
+        "other": "Veranstaltung",
+    },
+    "en": {
+        "webtalk": "WebTalk",
+        "roundtable": "Roundtable",
+        "seminar": "Seminar",
+        "workshop": "Workshop",
+        "kickoff": "Project kick-off",
+        "other": "Event",
+    },
 }
 KIND_PLURALS = {
-    "de": {"webtalk": "WebTalks", "roundtable": "Roundtables", "seminar": "Seminare", "workshop": "Workshops",
-           "kickoff": "Projektauftakte", "other": "Veranstaltungen"},
-    "en": {"webtalk": "WebTalks", "roundtable": "roundtables", "seminar": "seminars", "workshop": "workshops",
-           "kickoff": "project kick-offs", "other": "events"},
+    "de": {
+        "webtalk": "WebTalks",
+        "roundtable": "Roundtables",
+        "seminar": "Seminare",
+        "workshop": "Workshops",
+        "kickoff": "Projektauftakte",
+        "other": "Veranstaltungen",
+    },
+    "en": {
+        "webtalk": "WebTalks",
+        "roundtable": "roundtables",
+        "seminar": "seminars",
+        "workshop": "workshops",
+        "kickoff": "project kick-offs",
+        "other": "events",
+    },
 }
 
 
@@ -35,9 +59,14 @@ class Renderer:
 
     def __init__(self, tz: ZoneInfo, templates_dir: Path = TEMPLATES_DIR) -> None:
         self.tz = tz
-        self.env = Environment(loader=FileSystemLoader(templates_dir), autoescape=select_autoescape(default=True),
-                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                               keep_trailing_newline=False)
+        self.env = Environment(
+            loader=FileSystemLoader(templates_dir),
+            autoescape=select_autoescape(default=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
         self.env.filters.update(kind=self._kind, kinds=self._kinds, upfirst=lambda s: s[:1].upper() + s[1:])
 
     def render(self, name: str, lang: str, **context: Any) -> str:
@@ -46,8 +75,12 @@ class Renderer:
             "lang": lang,
             "en": lang == "en",
             "date": lambda dt: self.format_date(dt, lang),
-            "day": lambda d: format_date(d, format="full" if lang == "en" else "EEEE, d. MMMM y", locale=lang),
-            "short_day": lambda d: format_date(d, format="d MMMM" if lang == "en" else "d. MMMM", locale=lang),
+            "day": lambda d: format_date(
+                d, format="full" if lang == "en" else "EEEE, d. MMMM y", locale=lang
+            ),
+            "short_day": lambda d: format_date(
+                d, format="d MMMM" if lang == "en" else "d. MMMM", locale=lang
+            ),
             "time": lambda dt: self.format_time(dt, lang),
             "number": lambda n: format_decimal(n, locale=lang),
             "raw": Markup,

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.chat import ChatRef, Incoming, Reply, Sender
-from bot.text import MAX_INPUT_CHARS, clean_input
 from bot.services.textnorm import fold, tokens
+from bot.text import MAX_INPUT_CHARS, clean_input
 
 if TYPE_CHECKING:
     from bot.app import AppContext
@@ -66,9 +66,16 @@ class Router:
     _by_name: dict[str, tuple[Command, str]] = field(default_factory=dict)
     _fallback: Handler | None = None
 
-    def command(self, de: str | tuple[str, ...], en: str | tuple[str, ...], *, help: tuple[str, str] = ("", ""),
-                as_word: bool = False, managers_only: bool = False, hidden: bool = False
-                ) -> Callable[[Handler], Handler]:
+    def command(
+        self,
+        de: str | tuple[str, ...],
+        en: str | tuple[str, ...],
+        *,
+        help: tuple[str, str] = ("", ""),
+        as_word: bool = False,
+        managers_only: bool = False,
+        hidden: bool = False,
+    ) -> Callable[[Handler], Handler]:
         """Register `func` under German and English names, e.g. ("anmelden", "register")."""
         de_names = (de,) if isinstance(de, str) else de
         en_names = (en,) if isinstance(en, str) else en
@@ -87,8 +94,14 @@ class Router:
     def include(self, other: Router) -> None:
         """Take over the commands (and free-text handler) declared in a handler module's router."""
         for cmd in other.commands:
-            self.command(cmd.de, cmd.en, help=(cmd.help_de, cmd.help_en), as_word=cmd.as_word,
-                         managers_only=cmd.managers_only, hidden=cmd.hidden)(cmd.func)
+            self.command(
+                cmd.de,
+                cmd.en,
+                help=(cmd.help_de, cmd.help_en),
+                as_word=cmd.as_word,
+                managers_only=cmd.managers_only,
+                hidden=cmd.hidden,
+            )(cmd.func)
         if other._fallback is not None:
             self._fallback = other._fallback
 
@@ -112,15 +125,30 @@ class Router:
         request, handler = self._resolve(incoming, text, default_lang)
         try:
             if handler is None:
-                return [Reply(ctx.renderer.render("unknown_command", request.lang, command=request.command,
-                                                  commands=self.visible_commands()))]
-            if request.command and self._by_name[request.command][0].managers_only \
-                    and incoming.sender.key not in ctx.settings.managers:
+                return [
+                    Reply(
+                        ctx.renderer.render(
+                            "unknown_command",
+                            request.lang,
+                            command=request.command,
+                            commands=self.visible_commands(),
+                        )
+                    )
+                ]
+            if (
+                request.command
+                and self._by_name[request.command][0].managers_only
+                and incoming.sender.key not in ctx.settings.managers
+            ):
                 return [Reply(ctx.renderer.render("managers_only", request.lang))]
             return await handler(request, ctx)
         except Exception:
-            logger.exception("handler failed: platform=%s chat=%s command=%s", incoming.chat.platform,
-                             incoming.chat.id, request.command)
+            logger.exception(
+                "handler failed: platform=%s chat=%s command=%s",
+                incoming.chat.platform,
+                incoming.chat.id,
+                request.command,
+            )
             return [Reply(ctx.renderer.render("error", request.lang))]
 
     def _resolve(self, incoming: Incoming, text: str, default_lang: str) -> tuple[Request, Handler | None]:
@@ -138,19 +166,25 @@ class Router:
             if found is not None and found[0].as_word:
                 cmd, lang = found
                 args = words[1].strip() if len(words) > 1 else ""
-                return Request(incoming, text, args, _pick(lang, default_lang), fold(words[0]).strip(".,:!?")), cmd.func
+                return Request(
+                    incoming, text, args, _pick(lang, default_lang), fold(words[0]).strip(".,:!?")
+                ), cmd.func
         return Request(incoming, text, text, default_lang), self._fallback
 
     def visible_commands(self) -> list[Command]:
         return [c for c in self.commands if not c.hidden]
 
 
-_ENGLISH = frozenset("the what when is are there any anything next events event register how does do speak "
-                     "about on which who where can i my me please show list cancel today tomorrow week month "
-                     "time start starts upcoming of for in this".split())
-_GERMAN = frozenset("der die das ist gibt es wann was naechste naechsten uebernaechste heute morgen ich wie am "
-                    "mich meine termine anmelden abmelden zum zur zu etwas welche veranstaltung veranstaltungen "
-                    "woche monat uhr bitte und mit spricht laeuft kann im ein eine einen".split())
+_ENGLISH = frozenset(
+    "the what when is are there any anything next events event register how does do speak "
+    "about on which who where can i my me please show list cancel today tomorrow week month "
+    "time start starts upcoming of for in this".split()
+)
+_GERMAN = frozenset(
+    "der die das ist gibt es wann was naechste naechsten uebernaechste heute morgen ich wie am "
+    "mich meine termine anmelden abmelden zum zur zu etwas welche veranstaltung veranstaltungen "
+    "woche monat uhr bitte und mit spricht laeuft kann im ein eine einen".split()
+)
 
 
 def _pick(name_language: str, detected: str) -> str:

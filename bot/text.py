@@ -16,8 +16,10 @@ _CONTROL = {c for c in map(chr, range(0x20)) if c not in "\n\t"} | {"\x7f"}
 def clean_input(text: str) -> str:
     """Return user text without control characters, normalised to NFC and stripped."""
     text = _ANSI.sub("", unicodedata.normalize("NFC", text))
-    text = "".join(" " if ch in _CONTROL or (unicodedata.category(ch) == "Cc" and ch not in "\n\t") else ch
-                   for ch in text)
+    text = "".join(
+        " " if ch in _CONTROL or (unicodedata.category(ch) == "Cc" and ch not in "\n\t") else ch
+        for ch in text
+    )
     return text.strip()
 
 

@@ -145,7 +145,7 @@ def split_front_matter(raw: str) -> tuple[dict[str, object], str]:
     if not match:
         raise ValueError("missing YAML front matter between '---' lines")
     try:
-        meta = yaml.load(match.group(1), Loader=_TextDatesLoader)  # noqa: S506 - a SafeLoader subclass
+        meta = yaml.load(match.group(1), Loader=_TextDatesLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark is not None else ""

@@ -16,8 +16,12 @@ if TYPE_CHECKING:
 router = Router()
 
 
-@router.command("export", "export", managers_only=True,
-                help=("Teilnehmerliste als CSV (Community-Management)", "attendee list as CSV (managers)"))
+@router.command(
+    "export",
+    "export",
+    managers_only=True,
+    help=("Teilnehmerliste als CSV (Community-Management)", "attendee list as CSV (managers)"),
+)
 async def export(req: Request, ctx: AppContext) -> list[Reply]:
     """Send the attendee list of an event as a CSV file."""
     event, replies = await resolve_event(req, ctx, action="export")
@@ -25,7 +29,13 @@ async def export(req: Request, ctx: AppContext) -> list[Reply]:
         return replies
     tz = ctx.settings.tz
     data = await ctx.registrations.attendees_csv(
-        event, tz_format=lambda moment: format_datetime(moment.astimezone(tz), "yyyy-MM-dd HH:mm", locale="de"))
+        event,
+        tz_format=lambda moment: format_datetime(moment.astimezone(tz), "yyyy-MM-dd HH:mm", locale="de"),
+    )
     confirmed, waitlisted = await ctx.registrations.counts(event.id)
-    return [Reply(ctx.render("export", req.lang, event=event, confirmed=confirmed, waitlisted=waitlisted),
-                  attachment=Attachment(f"teilnehmer-{event.slug}.csv", "text/csv", data))]
+    return [
+        Reply(
+            ctx.render("export", req.lang, event=event, confirmed=confirmed, waitlisted=waitlisted),
+            attachment=Attachment(f"teilnehmer-{event.slug}.csv", "text/csv", data),
+        )
+    ]

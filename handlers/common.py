@@ -22,7 +22,10 @@ def short(title: str, limit: int = 28) -> str:
 def event_buttons(event: EventView, lang: str, *, with_details: bool = False) -> tuple[Button, ...]:
     register = "Anmelden" if lang == "de" else "Register"
     calendar = "Kalender" if lang == "de" else "Calendar"
-    row = [Button(f"✅ {register}", f"/anmelden {event.slug}"), Button(f"📅 {calendar}", f"/kalender {event.slug}")]
+    row = [
+        Button(f"✅ {register}", f"/anmelden {event.slug}"),
+        Button(f"📅 {calendar}", f"/kalender {event.slug}"),
+    ]
     if with_details:
         row.append(Button("ℹ️ Details", f"/details {event.slug}"))
     return tuple(row)
@@ -34,29 +37,41 @@ def list_buttons(events: list[EventView], lang: str) -> tuple[tuple[Button, ...]
         return (event_buttons(events[0], lang, with_details=True),)
     register = "Anmelden" if lang == "de" else "Register"
     return tuple(
-        (Button(f"✅ {register}: {short(e.title)}", f"/anmelden {e.slug}"), Button("📅", f"/kalender {e.slug}"))
-        for e in events[:MAX_BUTTON_ROWS])
+        (
+            Button(f"✅ {register}: {short(e.title)}", f"/anmelden {e.slug}"),
+            Button("📅", f"/kalender {e.slug}"),
+        )
+        for e in events[:MAX_BUTTON_ROWS]
+    )
 
 
 def subject_for(events: list[EventView]) -> str | None:
     return f"event:{events[0].slug}" if len(events) == 1 else None
 
 
-async def resolve_event(req: Request, ctx: AppContext, *, action: str
-                        ) -> tuple[EventView | None, list[Reply]]:
+async def resolve_event(
+    req: Request, ctx: AppContext, *, action: str
+) -> tuple[EventView | None, list[Reply]]:
     """The one event `req.args` refers to, or the replies that ask which one (or say none fits)."""
     now = ctx.clock.now()
     if not req.args:
         upcoming = ctx.events.catalog.upcoming(now)[:MAX_BUTTON_ROWS]
         buttons = tuple((Button(short(e.title, 40), f"/{action} {e.slug}"),) for e in upcoming)
-        return None, [Reply(ctx.render("which_event", req.lang, action=action, events=upcoming), buttons=buttons)]
+        return None, [
+            Reply(ctx.render("which_event", req.lang, action=action, events=upcoming), buttons=buttons)
+        ]
     found = ctx.events.resolve(req.args, now=now, tz=ctx.settings.tz)
     if len(found) == 1:
         return found[0], []
     if not found:
         upcoming = ctx.events.catalog.upcoming(now)[:MAX_BUTTON_ROWS]
-        return None, [Reply(ctx.render("event_not_found", req.lang, reference=req.args, events=upcoming,
-                                       action=action))]
+        return None, [
+            Reply(ctx.render("event_not_found", req.lang, reference=req.args, events=upcoming, action=action))
+        ]
     buttons = tuple((Button(short(e.title, 40), f"/{action} {e.slug}"),) for e in found[:MAX_BUTTON_ROWS])
-    return None, [Reply(ctx.render("which_event", req.lang, action=action, events=found[:MAX_BUTTON_ROWS]),
-                        buttons=buttons)]
+    return None, [
+        Reply(
+            ctx.render("which_event", req.lang, action=action, events=found[:MAX_BUTTON_ROWS]),
+            buttons=buttons,
+        )
+    ]

@@ -18,8 +18,9 @@ router = Router()
 
 def ask(ctx: AppContext, text: str) -> Answer:
     """Answer a free-text question against the current catalog."""
-    return answer_question(text, now=ctx.clock.now(), tz=ctx.settings.tz, catalog=ctx.events.catalog,
-                           faq=ctx.events.faq)
+    return answer_question(
+        text, now=ctx.clock.now(), tz=ctx.settings.tz, catalog=ctx.events.catalog, faq=ctx.events.faq
+    )
 
 
 def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
@@ -28,18 +29,41 @@ def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
         entry = ctx.events.faq_entry(answer.faq_slug or "")
         return [Reply(ctx.render("faq", lang, answer=entry.answer if entry else ""))]
     if answer.intent in ("empty", "greeting", "help", "unknown", "invalid_date"):
-        return [Reply(ctx.render(answer.intent, lang, answer=answer, demo=ctx.demo_clock, now=ctx.clock.now()))]
+        return [
+            Reply(ctx.render(answer.intent, lang, answer=answer, demo=ctx.demo_clock, now=ctx.clock.now()))
+        ]
     if answer.intent == "how_to_register":
-        return [Reply(ctx.render("how_to_register", lang, events=answer.events),
-                      buttons=list_buttons(answer.events, lang) if answer.events else ())]
+        return [
+            Reply(
+                ctx.render("how_to_register", lang, events=answer.events),
+                buttons=list_buttons(answer.events, lang) if answer.events else (),
+            )
+        ]
     events = answer.events
     if not events:
-        return [Reply(ctx.render("no_events", lang, answer=answer, query=answer.query, now=ctx.clock.now()),
-                      buttons=list_buttons([answer.next_event], lang) if answer.next_event else ())]
+        return [
+            Reply(
+                ctx.render("no_events", lang, answer=answer, query=answer.query, now=ctx.clock.now()),
+                buttons=list_buttons([answer.next_event], lang) if answer.next_event else (),
+            )
+        ]
     template = "event_card" if len(events) == 1 else "event_list"
-    return [Reply(ctx.render(template, lang, answer=answer, query=answer.query, events=events[:MAX_LISTED],
-                             event=events[0], more=max(0, len(events) - MAX_LISTED), now=ctx.clock.now()),
-                  buttons=list_buttons(events, lang), subject=subject_for(events))]
+    return [
+        Reply(
+            ctx.render(
+                template,
+                lang,
+                answer=answer,
+                query=answer.query,
+                events=events[:MAX_LISTED],
+                event=events[0],
+                more=max(0, len(events) - MAX_LISTED),
+                now=ctx.clock.now(),
+            ),
+            buttons=list_buttons(events, lang),
+            subject=subject_for(events),
+        )
+    ]
 
 
 @router.text
@@ -48,8 +72,15 @@ async def question(req: Request, ctx: AppContext) -> list[Reply]:
     return answer_replies(ctx, ask(ctx, req.text), req.lang)
 
 
-@router.command("termine", ("events", "dates"), as_word=True,
-                help=("kommende Veranstaltungen, z. B. /termine nächste Woche", "upcoming events, e.g. /events next week"))
+@router.command(
+    "termine",
+    ("events", "dates"),
+    as_word=True,
+    help=(
+        "kommende Veranstaltungen, z. B. /termine nächste Woche",
+        "upcoming events, e.g. /events next week",
+    ),
+)
 async def events(req: Request, ctx: AppContext) -> list[Reply]:
     """List upcoming events, or those the arguments ask for."""
     answer = ask(ctx, req.args) if req.args else None
@@ -58,7 +89,9 @@ async def events(req: Request, ctx: AppContext) -> list[Reply]:
     return answer_replies(ctx, answer, req.lang)
 
 
-@router.command("details", ("info",), as_word=True, help=("alles zu einer Veranstaltung", "all about an event"))
+@router.command(
+    "details", ("info",), as_word=True, help=("alles zu einer Veranstaltung", "all about an event")
+)
 async def details(req: Request, ctx: AppContext) -> list[Reply]:
     """Show one event in full."""
     event, replies = await resolve_event(req, ctx, action="details")
@@ -66,21 +99,42 @@ async def details(req: Request, ctx: AppContext) -> list[Reply]:
         return replies
     confirmed, waitlisted = await ctx.registrations.counts(event.id)
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", event.description) if p.strip()]
-    return [Reply(ctx.render("event_details", req.lang, event=event, paragraphs=paragraphs, confirmed=confirmed,
-                             waitlisted=waitlisted, now=ctx.clock.now()),
-                  buttons=list_buttons([event], req.lang)[:1], subject=f"event:{event.slug}", edit=req.incoming.is_button)]
+    return [
+        Reply(
+            ctx.render(
+                "event_details",
+                req.lang,
+                event=event,
+                paragraphs=paragraphs,
+                confirmed=confirmed,
+                waitlisted=waitlisted,
+                now=ctx.clock.now(),
+            ),
+            buttons=list_buttons([event], req.lang)[:1],
+            subject=f"event:{event.slug}",
+            edit=req.incoming.is_button,
+        )
+    ]
 
 
-@router.command("kalender", ("calendar", "ics"), as_word=True,
-                help=("Kalenderdatei (.ics) zu einer Veranstaltung", "calendar file (.ics) for an event"))
+@router.command(
+    "kalender",
+    ("calendar", "ics"),
+    as_word=True,
+    help=("Kalenderdatei (.ics) zu einer Veranstaltung", "calendar file (.ics) for an event"),
+)
 async def calendar(req: Request, ctx: AppContext) -> list[Reply]:
     """Send the event as an .ics calendar file."""
     event, replies = await resolve_event(req, ctx, action="kalender")
     if event is None:
         return replies
     data = ctx.events.calendar_file(event, now=ctx.clock.now(), tzname=ctx.settings.timezone)
-    return [Reply(ctx.render("calendar_file", req.lang, event=event),
-                  attachment=Attachment(f"{event.slug}.ics", "text/calendar", data))]
+    return [
+        Reply(
+            ctx.render("calendar_file", req.lang, event=event),
+            attachment=Attachment(f"{event.slug}.ics", "text/calendar", data),
+        )
+    ]
 
 
 @router.command("impuls", ("impulse",), as_word=True, help=("der Impuls der Woche", "this week's impulse"))

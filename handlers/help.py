@@ -23,8 +23,17 @@ async def start(req: Request, ctx: AppContext) -> list[Reply]:
 
         slug = payload.split("-", 1)[1]
         return await register(dataclasses.replace(req, args=slug, command="anmelden"), ctx)
-    return [Reply(ctx.render("welcome", req.lang, demo=ctx.demo_clock, now=ctx.clock.now(),
-                             commands=ctx.router.visible_commands()))]
+    return [
+        Reply(
+            ctx.render(
+                "welcome",
+                req.lang,
+                demo=ctx.demo_clock,
+                now=ctx.clock.now(),
+                commands=ctx.router.visible_commands(),
+            )
+        )
+    ]
 
 
 @router.command("hilfe", "help", as_word=True, help=("was ich kann", "what I can do"))

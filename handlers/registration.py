@@ -19,14 +19,24 @@ router = Router()
 
 def promotion_reply(renderer: Renderer, lang: str, event: EventView) -> Reply:
     """The direct message a member gets when a seat frees up for them."""
-    return Reply(renderer.render("promoted", lang, event=event),
-                 buttons=((Button("📅 Kalender" if lang == "de" else "📅 Calendar", f"/kalender {event.slug}"),
-                           Button("❌ Abmelden" if lang == "de" else "❌ Cancel", f"/abmelden {event.slug}")),),
-                 subject=f"event:{event.slug}")
+    return Reply(
+        renderer.render("promoted", lang, event=event),
+        buttons=(
+            (
+                Button("📅 Kalender" if lang == "de" else "📅 Calendar", f"/kalender {event.slug}"),
+                Button("❌ Abmelden" if lang == "de" else "❌ Cancel", f"/abmelden {event.slug}"),
+            ),
+        ),
+        subject=f"event:{event.slug}",
+    )
 
 
-@router.command("anmelden", "register", as_word=True,
-                help=("zu einer Veranstaltung anmelden, z. B. /anmelden Thinius", "register, e.g. /register Thinius"))
+@router.command(
+    "anmelden",
+    "register",
+    as_word=True,
+    help=("zu einer Veranstaltung anmelden, z. B. /anmelden Thinius", "register, e.g. /register Thinius"),
+)
 async def register(req: Request, ctx: AppContext) -> list[Reply]:
     """Register the sender for an event (asking for consent the first time)."""
     event, replies = await resolve_event(req, ctx, action="anmelden")
@@ -35,28 +45,57 @@ async def register(req: Request, ctx: AppContext) -> list[Reply]:
     result = await ctx.registrations.register(req.sender, event)
     if result.outcome is Outcome.NEEDS_CONSENT:
         yes = "✅ Einverstanden" if req.lang == "de" else "✅ I agree"
-        return [Reply(ctx.render("consent", req.lang, event=event),
-                      buttons=((Button(yes, f"/einwilligen {event.slug}"),),), subject=f"event:{event.slug}")]
+        return [
+            Reply(
+                ctx.render("consent", req.lang, event=event),
+                buttons=((Button(yes, f"/einwilligen {event.slug}"),),),
+                subject=f"event:{event.slug}",
+            )
+        ]
     buttons: tuple[tuple[Button, ...], ...] = ()
-    if result.outcome in (Outcome.CONFIRMED, Outcome.WAITLISTED, Outcome.ALREADY_CONFIRMED,
-                          Outcome.ALREADY_WAITLISTED):
+    if result.outcome in (
+        Outcome.CONFIRMED,
+        Outcome.WAITLISTED,
+        Outcome.ALREADY_CONFIRMED,
+        Outcome.ALREADY_WAITLISTED,
+    ):
         cancel = "❌ Abmelden" if req.lang == "de" else "❌ Cancel"
         calendar = "📅 Kalender" if req.lang == "de" else "📅 Calendar"
         buttons = ((Button(calendar, f"/kalender {event.slug}"), Button(cancel, f"/abmelden {event.slug}")),)
-    return [Reply(ctx.render("registered", req.lang, event=event, outcome=result.outcome.value,
-                             position=result.waitlist_position),
-                  buttons=buttons, subject=f"event:{event.slug}", edit=req.incoming.is_button)]
+    return [
+        Reply(
+            ctx.render(
+                "registered",
+                req.lang,
+                event=event,
+                outcome=result.outcome.value,
+                position=result.waitlist_position,
+            ),
+            buttons=buttons,
+            subject=f"event:{event.slug}",
+            edit=req.incoming.is_button,
+        )
+    ]
 
 
-@router.command("warteliste", "waitlist", as_word=True, hidden=True,
-                help=("auf die Warteliste einer ausgebuchten Veranstaltung", "join the waitlist of a full event"))
+@router.command(
+    "warteliste",
+    "waitlist",
+    as_word=True,
+    hidden=True,
+    help=("auf die Warteliste einer ausgebuchten Veranstaltung", "join the waitlist of a full event"),
+)
 async def waitlist(req: Request, ctx: AppContext) -> list[Reply]:
     """Join the waitlist: the same as registering, which queues when the event is full."""
     return await register(req, ctx)
 
 
-@router.command("einwilligen", ("consent", "agree"), hidden=True,
-                help=("der Datenspeicherung für Anmeldungen zustimmen", "agree to storing your registration data"))
+@router.command(
+    "einwilligen",
+    ("consent", "agree"),
+    hidden=True,
+    help=("der Datenspeicherung für Anmeldungen zustimmen", "agree to storing your registration data"),
+)
 async def consent(req: Request, ctx: AppContext) -> list[Reply]:
     """Record consent, then complete the registration it was asked for."""
     await ctx.registrations.give_consent(req.sender)
@@ -65,8 +104,7 @@ async def consent(req: Request, ctx: AppContext) -> list[Reply]:
     return await register(req, ctx)
 
 
-@router.command("abmelden", "cancel", as_word=True,
-                help=("Anmeldung zurücknehmen", "cancel a registration"))
+@router.command("abmelden", "cancel", as_word=True, help=("Anmeldung zurücknehmen", "cancel a registration"))
 async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
     """Cancel the sender's registration or waitlist place."""
     if not req.args:
@@ -74,26 +112,38 @@ async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
         if not mine:
             return [Reply(ctx.render("mine", req.lang, registrations=[]))]
         label = "❌"
-        return [Reply(ctx.render("which_event", req.lang, action="abmelden", events=[r.event for r in mine]),
-                      buttons=tuple((Button(f"{label} {r.event.title[:40]}", f"/abmelden {r.event.slug}"),)
-                                    for r in mine[:5]))]
+        return [
+            Reply(
+                ctx.render("which_event", req.lang, action="abmelden", events=[r.event for r in mine]),
+                buttons=tuple(
+                    (Button(f"{label} {r.event.title[:40]}", f"/abmelden {r.event.slug}"),) for r in mine[:5]
+                ),
+            )
+        ]
     event, replies = await resolve_event(req, ctx, action="abmelden")
     if event is None:
         return replies
     result = await ctx.registrations.cancel(req.sender, event)
     buttons = () if result.outcome is not Outcome.CANCELLED else (event_buttons(event, req.lang)[:1],)
-    return [Reply(ctx.render("cancelled", req.lang, event=event, outcome=result.outcome.value), buttons=buttons,
-                  edit=req.incoming.is_button)]
+    return [
+        Reply(
+            ctx.render("cancelled", req.lang, event=event, outcome=result.outcome.value),
+            buttons=buttons,
+            edit=req.incoming.is_button,
+        )
+    ]
 
 
-@router.command(("meine", "anmeldungen"), ("mine", "my"), as_word=True,
-                help=("Ihre Anmeldungen", "your registrations"))
+@router.command(
+    ("meine", "anmeldungen"), ("mine", "my"), as_word=True, help=("Ihre Anmeldungen", "your registrations")
+)
 async def mine(req: Request, ctx: AppContext) -> list[Reply]:
     """List the sender's upcoming registrations and waitlist places."""
     registrations = await ctx.registrations.mine(req.sender, _by_id(ctx), upcoming_after=ctx.clock.now())
-    cancel = "❌" 
-    buttons = tuple((Button(f"{cancel} {r.event.title[:40]}", f"/abmelden {r.event.slug}"),)
-                    for r in registrations[:5])
+    cancel = "❌"
+    buttons = tuple(
+        (Button(f"{cancel} {r.event.title[:40]}", f"/abmelden {r.event.slug}"),) for r in registrations[:5]
+    )
     return [Reply(ctx.render("mine", req.lang, registrations=registrations), buttons=buttons)]
 
 

@@ -23,9 +23,18 @@ class Scheduler:
         self.ctx = ctx
         self.outbox = OutboxWorker(ctx)
         self.aps = AsyncIOScheduler(timezone=ctx.settings.tz)
-        self.aps.add_job(reload_content, "interval", seconds=60, args=[ctx], id="reload_content",
-                         coalesce=True, max_instances=1)
-        self.aps.add_job(self._reminders, "interval", minutes=5, id="reminders", coalesce=True, max_instances=1)
+        self.aps.add_job(
+            reload_content,
+            "interval",
+            seconds=60,
+            args=[ctx],
+            id="reload_content",
+            coalesce=True,
+            max_instances=1,
+        )
+        self.aps.add_job(
+            self._reminders, "interval", minutes=5, id="reminders", coalesce=True, max_instances=1
+        )
 
     async def _reminders(self) -> None:
         if await enqueue_reminders(self.ctx):

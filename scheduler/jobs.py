@@ -33,17 +33,32 @@ async def enqueue_reminders(ctx: AppContext) -> int:
     queued = 0
     async with ctx.db.write_lock, ctx.db.sessions.begin() as session:
         for event in due:
-            rows = (await session.execute(
-                select(Member).join(Registration, Registration.member_id == Member.id)
-                .where(Registration.event_id == event.id, Registration.status == "confirmed",
-                       Member.unreachable_at.is_(None)))).scalars().all()
+            rows = (
+                (
+                    await session.execute(
+                        select(Member)
+                        .join(Registration, Registration.member_id == Member.id)
+                        .where(
+                            Registration.event_id == event.id,
+                            Registration.status == "confirmed",
+                            Member.unreachable_at.is_(None),
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
             for member in rows:
                 lang = member.language if member.language in ("de", "en") else ctx.settings.language
                 calendar = "📅 Kalender" if lang == "de" else "📅 Calendar"
-                reply = Reply(ctx.render("reminder", lang, event=event),
-                              buttons=((Button(calendar, f"/kalender {event.slug}"),),),
-                              subject=f"event:{event.slug}")
+                reply = Reply(
+                    ctx.render("reminder", lang, event=event),
+                    buttons=((Button(calendar, f"/kalender {event.slug}"),),),
+                    subject=f"event:{event.slug}",
+                )
                 key = f"reminder:{event.slug}:{event.starts_at.isoformat()}:{member.id}"
-                await ctx.outbox.enqueue_in(session, key, ChatRef(member.platform, member.user_id), reply, now=now)
+                await ctx.outbox.enqueue_in(
+                    session, key, ChatRef(member.platform, member.user_id), reply, now=now
+                )
                 queued += 1
     return queued

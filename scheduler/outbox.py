@@ -22,7 +22,7 @@ BATCH = 500
 
 
 def backoff(attempt: int) -> timedelta:
-    return timedelta(seconds=min(600, 2 ** attempt))
+    return timedelta(seconds=min(600, 2**attempt))
 
 
 class OutboxWorker:

@@ -90,14 +90,27 @@ async def any_ctx(settings: Settings, db_url: str) -> AsyncIterator[AppContext]:
     await context.close()
 
 
-def person(user: str = "anna", *, platform: str = "telegram", name: str = "Anna Beispiel",
-           language: str | None = None) -> Sender:
+def person(
+    user: str = "anna",
+    *,
+    platform: str = "telegram",
+    name: str = "Anna Beispiel",
+    language: str | None = None,
+) -> Sender:
     return Sender(platform, user, display_name=name, language=language)
 
 
-async def say(ctx: AppContext, text: str, *, user: str = "anna", platform: str = "telegram",
-              button: bool = False, language: str | None = None, private: bool = True,
-              addressed: bool = True) -> list[Reply]:
+async def say(
+    ctx: AppContext,
+    text: str,
+    *,
+    user: str = "anna",
+    platform: str = "telegram",
+    button: bool = False,
+    language: str | None = None,
+    private: bool = True,
+    addressed: bool = True,
+) -> list[Reply]:
     """Send one message (or button press) through the router, as a member would."""
     sender = person(user, platform=platform, language=language)
     chat = ChatRef(platform, user if private else "group-1", is_private=private)

@@ -11,8 +11,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class Database:
         # SQLite allows one writer: serialising writes in-process avoids "database is locked".
         # PostgreSQL needs no such lock; row locks (SELECT ... FOR UPDATE) keep it consistent.
         self.write_lock: AbstractAsyncContextManager[object] = (
-            asyncio.Lock() if self.is_sqlite else contextlib.nullcontext())
+            asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
+        )
 
     async def upgrade(self) -> None:
         """Apply all Alembic revisions up to head."""

@@ -57,8 +57,12 @@ class Catalog:
         postings: dict[str, dict[int, int]] = defaultdict(dict)
         speaker_words: dict[str, set[int]] = defaultdict(set)
         for index, event in enumerate(ordered):
-            fields = [(event.title, TITLE), (" ".join(event.tags), TAG), (event.organizer or "", ORGANIZER),
-                      (event.description, DESCRIPTION)]
+            fields = [
+                (event.title, TITLE),
+                (" ".join(event.tags), TAG),
+                (event.organizer or "", ORGANIZER),
+                (event.description, DESCRIPTION),
+            ]
             for text, weight in fields:
                 for word in tokens(text):
                     if word in STOPWORDS or len(word) < 2:
@@ -69,9 +73,14 @@ class Catalog:
                 for word in tokens(speaker):
                     if len(word) >= 3:
                         speaker_words[word].add(index)
-        catalog = cls(events=ordered, _starts=[e.starts_at for e in ordered], _postings=dict(postings),
-                      _speaker_words=dict(speaker_words), by_slug={e.slug: e for e in ordered},
-                      position={e.slug: i for i, e in enumerate(ordered)})
+        catalog = cls(
+            events=ordered,
+            _starts=[e.starts_at for e in ordered],
+            _postings=dict(postings),
+            _speaker_words=dict(speaker_words),
+            by_slug={e.slug: e for e in ordered},
+            position={e.slug: i for i, e in enumerate(ordered)},
+        )
         catalog._vocabulary = sorted(catalog._postings)
         catalog._speaker_vocabulary = sorted(catalog._speaker_words)
         # Each catalog gets its own caches, so a content sync never serves stale expansions.
@@ -84,7 +93,7 @@ class Catalog:
 
     def between(self, start: datetime, end: datetime) -> list[EventView]:
         """Events starting in [start, end)."""
-        return self.events[bisect.bisect_left(self._starts, start): bisect.bisect_left(self._starts, end)]
+        return self.events[bisect.bisect_left(self._starts, start) : bisect.bisect_left(self._starts, end)]
 
     def upcoming(self, now: datetime) -> list[EventView]:
         """Events not yet over at `now` (running ones included), by start time."""
@@ -113,8 +122,9 @@ class Catalog:
             if term != word and (root in term or (len(term) >= 5 and term in word)):
                 take(term)
         if len(word) >= 6:
-            for term, _score, _ in process.extract_iter(word, self._vocabulary, scorer=fuzz.ratio,
-                                                         score_cutoff=86):
+            for term, _score, _ in process.extract_iter(
+                word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=86
+            ):
                 take(term)
         return matches
 
@@ -126,7 +136,8 @@ class Catalog:
             return set(self._speaker_words[word])
         found: set[int] = set()
         if len(word) >= 5:
-            for term, _score, _ in process.extract_iter(word, self._speaker_vocabulary, scorer=fuzz.ratio,
-                                                         score_cutoff=80):
+            for term, _score, _ in process.extract_iter(
+                word, self._speaker_vocabulary, scorer=fuzz.ratio, score_cutoff=80
+            ):
                 found |= self._speaker_words[term]
         return found

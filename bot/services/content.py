@@ -49,7 +49,7 @@ async def sync_content(db: Database, directory: Path) -> dict[str, SyncReport]:
 
 
 async def apply_content(db: Database, content: ContentSet) -> dict[str, SyncReport]:
-    plan: list[tuple[str, type[Event] | type[Faq] | type[Impulse], Sequence[Parsed], Any]] = [
+    plan: list[tuple[str, Any, Sequence[Parsed], Any]] = [
         ("events", Event, content.events, _event_values),
         ("faq", Faq, content.faq, _faq_values),
         ("impulses", Impulse, content.impulses, _impulse_values),
@@ -78,5 +78,7 @@ async def apply_content(db: Database, content: ContentSet) -> dict[str, SyncRepo
             reports[name] = report
         if any(r.touched for r in reports.values()):
             await session.merge(AppState(key=CONTENT_REVISION, value=uuid.uuid4().hex))
-    logger.info("content synced: %s", {k: (len(r.added), len(r.changed), len(r.removed)) for k, r in reports.items()})
+    logger.info(
+        "content synced: %s", {k: (len(r.added), len(r.changed), len(r.removed)) for k, r in reports.items()}
+    )
     return reports

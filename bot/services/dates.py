@@ -47,17 +47,34 @@ _WEEKDAY_RE = "|".join(sorted((re.escape(d) for d in WEEKDAYS), key=len, reverse
 
 _ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _NUMERIC = re.compile(r"(?<![\d.])(\d{1,2})\.\s?(\d{1,2})(?:\.(?:\s?(\d{4}|\d{2})(?!\d))?|(?![\d.]))")
-_DAY_MONTH = re.compile(rf"(?<!\d)(\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?({_MONTH_RE})\b\.?(?:\s*(\d{{4}}))?")
+_DAY_MONTH = re.compile(
+    rf"(?<!\d)(\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?({_MONTH_RE})\b\.?(?:\s*(\d{{4}}))?"
+)
 _MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}}))?")
 _MONTH_ONLY = re.compile(rf"\b(?:im|in|of|during|fuer|for)\s+({_MONTH_RE})\b(?:\s*(\d{{4}}))?")
 _WEEKDAY = re.compile(rf"\b(naechsten\s+|kommenden\s+|next\s+|this\s+|diesen\s+)?({_WEEKDAY_RE})s?\b")
-_IN_N = re.compile(r"\b(?:in|within|innerhalb)\s+(?:den\s+naechsten\s+|the\s+next\s+)?(\d{1,3}|einem|einer|eines|"
-                   r"a|one|zwei|two|drei|three)\s+(tag|tagen|day|days|woche|wochen|week|weeks|monat|monaten|"
-                   r"monats|month|months)\b")
-_NEXT_N = re.compile(r"\b(?:naechsten|next|kommenden|coming)\s+(\d{1,3}|zwei|two|drei|three|vier|four)\s+"
-                     r"(tage|tagen|days|wochen|weeks|monate|monaten|months)\b")
-_NUMBER_WORDS = {"einem": 1, "einer": 1, "eines": 1, "a": 1, "one": 1, "zwei": 2, "two": 2, "drei": 3,
-                 "three": 3, "vier": 4, "four": 4}
+_IN_N = re.compile(
+    r"\b(?:in|within|innerhalb)\s+(?:den\s+naechsten\s+|the\s+next\s+)?(\d{1,3}|einem|einer|eines|"
+    r"a|one|zwei|two|drei|three)\s+(tag|tagen|day|days|woche|wochen|week|weeks|monat|monaten|"
+    r"monats|month|months)\b"
+)
+_NEXT_N = re.compile(
+    r"\b(?:naechsten|next|kommenden|coming)\s+(\d{1,3}|zwei|two|drei|three|vier|four)\s+"
+    r"(tage|tagen|days|wochen|weeks|monate|monaten|months)\b"
+)
+_NUMBER_WORDS = {
+    "einem": 1,
+    "einer": 1,
+    "eines": 1,
+    "a": 1,
+    "one": 1,
+    "zwei": 2,
+    "two": 2,
+    "drei": 3,
+    "three": 3,
+    "vier": 4,
+    "four": 4,
+}
 
 _RELATIVE: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?:uebermorgen|day after tomorrow)\b"), "day_after_tomorrow"),
@@ -83,7 +100,7 @@ def find_date_range(text: str, now: datetime) -> tuple[DateRange | None, str]:
         found = finder(folded, today)
         if found is not None:
             found_range, span = found
-            return found_range, folded[: span[0]] + " " + folded[span[1]:]
+            return found_range, folded[: span[0]] + " " + folded[span[1] :]
     return None, folded
 
 

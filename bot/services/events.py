@@ -21,10 +21,21 @@ logger = logging.getLogger(__name__)
 
 
 def to_view(row: Event) -> EventView:
-    return EventView(id=row.id, slug=row.slug, title=row.title, kind=row.kind, starts_at=row.starts_at,
-                     ends_at=row.ends_at, speakers=tuple(row.speakers or ()), organizer=row.organizer,
-                     tags=tuple(row.tags or ()), registration_url=row.registration_url, capacity=row.capacity,
-                     location=row.location, description=row.description)
+    return EventView(
+        id=row.id,
+        slug=row.slug,
+        title=row.title,
+        kind=row.kind,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        speakers=tuple(row.speakers or ()),
+        organizer=row.organizer,
+        tags=tuple(row.tags or ()),
+        registration_url=row.registration_url,
+        capacity=row.capacity,
+        location=row.location,
+        description=row.description,
+    )
 
 
 class EventService:
@@ -80,7 +91,8 @@ class EventService:
     async def latest_impulse(self, *, now: datetime) -> Impulse | None:
         async with self.db.sessions() as session:
             return await session.scalar(
-                select(Impulse).where(Impulse.post_at <= now).order_by(Impulse.post_at.desc()).limit(1))
+                select(Impulse).where(Impulse.post_at <= now).order_by(Impulse.post_at.desc()).limit(1)
+            )
 
     def calendar_file(self, event: EventView, *, now: datetime, tzname: str) -> bytes:
         """An RFC 5545 calendar with this one event."""

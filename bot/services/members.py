@@ -17,12 +17,21 @@ from bot.db.session import Database
 async def ensure_member(session: AsyncSession, db: Database, sender: Sender, *, now: datetime) -> Member:
     """Return the member for `sender`, creating it race-free (concurrent first messages are fine)."""
     insert = sqlite_insert if db.is_sqlite else pg_insert
-    stmt = insert(Member).values(platform=sender.platform, user_id=sender.id,
-                                 display_name=sender.display_name[:255], language=sender.language,
-                                 created_at=now).on_conflict_do_nothing(index_elements=["platform", "user_id"])
+    stmt = (
+        insert(Member)
+        .values(
+            platform=sender.platform,
+            user_id=sender.id,
+            display_name=sender.display_name[:255],
+            language=sender.language,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["platform", "user_id"])
+    )
     await session.execute(stmt)
     member = await session.scalar(
-        select(Member).where(Member.platform == sender.platform, Member.user_id == sender.id))
+        select(Member).where(Member.platform == sender.platform, Member.user_id == sender.id)
+    )
     assert member is not None
     if sender.display_name and member.display_name != sender.display_name[:255]:
         member.display_name = sender.display_name[:255]
@@ -36,16 +45,24 @@ class MemberService:
     async def find(self, platform: str, user_id: str) -> Member | None:
         async with self.db.sessions() as session:
             return await session.scalar(
-                select(Member).where(Member.platform == platform, Member.user_id == user_id))
+                select(Member).where(Member.platform == platform, Member.user_id == user_id)
+            )
 
     async def mark_unreachable(self, platform: str, user_id: str, *, now: datetime) -> None:
         """Remember that this member blocked the bot or left: pushes to them stop."""
         async with self.db.write_lock, self.db.sessions.begin() as session:
-            await session.execute(update(Member).where(Member.platform == platform, Member.user_id == user_id)
-                                  .values(unreachable_at=now))
+            await session.execute(
+                update(Member)
+                .where(Member.platform == platform, Member.user_id == user_id)
+                .values(unreachable_at=now)
+            )
 
     async def mark_reachable(self, platform: str, user_id: str) -> None:
         async with self.db.write_lock, self.db.sessions.begin() as session:
-            await session.execute(update(Member).where(Member.platform == platform, Member.user_id == user_id,
-                                                       Member.unreachable_at.is_not(None))
-                                  .values(unreachable_at=None))
+            await session.execute(
+                update(Member)
+                .where(
+                    Member.platform == platform, Member.user_id == user_id, Member.unreachable_at.is_not(None)
+                )
+                .values(unreachable_at=None)
+            )

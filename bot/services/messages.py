@@ -22,13 +22,22 @@ class SentMessages:
         async with self.db.write_lock, self.db.sessions.begin() as session:
             await session.execute(
                 insert(SentMessage)
-                .values(platform=chat.platform, chat_id=chat.id, message_id=message_id, subject=subject[:128],
-                        created_at=self.clock.now())
-                .on_conflict_do_nothing(index_elements=["platform", "chat_id", "message_id"]))
+                .values(
+                    platform=chat.platform,
+                    chat_id=chat.id,
+                    message_id=message_id,
+                    subject=subject[:128],
+                    created_at=self.clock.now(),
+                )
+                .on_conflict_do_nothing(index_elements=["platform", "chat_id", "message_id"])
+            )
 
     async def subject_of(self, chat: ChatRef, message_id: str) -> str | None:
         async with self.db.sessions() as session:
             return await session.scalar(
-                select(SentMessage.subject).where(SentMessage.platform == chat.platform,
-                                                  SentMessage.chat_id == chat.id,
-                                                  SentMessage.message_id == message_id))
+                select(SentMessage.subject).where(
+                    SentMessage.platform == chat.platform,
+                    SentMessage.chat_id == chat.id,
+                    SentMessage.message_id == message_id,
+                )
+            )

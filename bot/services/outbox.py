@@ -22,8 +22,11 @@ logger = logging.getLogger(__name__)
 def reply_to_payload(reply: Reply) -> dict[str, Any]:
     if reply.attachment is not None:
         raise ValueError("attachments are not sent through the outbox")
-    return {"html": reply.html, "buttons": [[asdict(b) for b in row] for row in reply.buttons],
-            "subject": reply.subject}
+    return {
+        "html": reply.html,
+        "buttons": [[asdict(b) for b in row] for row in reply.buttons],
+        "subject": reply.subject,
+    }
 
 
 def payload_to_reply(payload: dict[str, Any]) -> Reply:
@@ -35,30 +38,55 @@ class Outbox:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def enqueue_in(self, session: AsyncSession, key: str, chat: ChatRef, reply: Reply, *,
-                         now: datetime, not_before: datetime | None = None) -> None:
+    async def enqueue_in(
+        self,
+        session: AsyncSession,
+        key: str,
+        chat: ChatRef,
+        reply: Reply,
+        *,
+        now: datetime,
+        not_before: datetime | None = None,
+    ) -> None:
         """Add a delivery inside the caller's transaction; a key already queued is left as it is."""
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
         await session.execute(
             insert(OutboxMessage)
-            .values(key=key[:255], platform=chat.platform, chat_id=chat.id, is_private=chat.is_private,
-                    payload=reply_to_payload(reply), status="pending", attempts=0,
-                    not_before=not_before or now, created_at=now)
-            .on_conflict_do_nothing(index_elements=["key"]))
+            .values(
+                key=key[:255],
+                platform=chat.platform,
+                chat_id=chat.id,
+                is_private=chat.is_private,
+                payload=reply_to_payload(reply),
+                status="pending",
+                attempts=0,
+                not_before=not_before or now,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
 
-    async def enqueue(self, key: str, chat: ChatRef, reply: Reply, *, now: datetime,
-                      not_before: datetime | None = None) -> None:
+    async def enqueue(
+        self, key: str, chat: ChatRef, reply: Reply, *, now: datetime, not_before: datetime | None = None
+    ) -> None:
         async with self.db.write_lock, self.db.sessions.begin() as session:
             await self.enqueue_in(session, key, chat, reply, now=now, not_before=not_before)
 
-    async def claim(self, *, now: datetime, limit: int, platforms: set[str],
-                    lease: timedelta = timedelta(minutes=5)) -> list[OutboxMessage]:
+    async def claim(
+        self, *, now: datetime, limit: int, platforms: set[str], lease: timedelta = timedelta(minutes=5)
+    ) -> list[OutboxMessage]:
         """Take due messages for sending; a claim expires after `lease`, so a crash loses nothing."""
         async with self.db.write_lock, self.db.sessions.begin() as session:
-            query = (select(OutboxMessage)
-                     .where(OutboxMessage.status.in_(("pending", "sending")),
-                            OutboxMessage.not_before <= now, OutboxMessage.platform.in_(platforms))
-                     .order_by(OutboxMessage.not_before, OutboxMessage.id).limit(limit))
+            query = (
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.status.in_(("pending", "sending")),
+                    OutboxMessage.not_before <= now,
+                    OutboxMessage.platform.in_(platforms),
+                )
+                .order_by(OutboxMessage.not_before, OutboxMessage.id)
+                .limit(limit)
+            )
             if not self.db.is_sqlite:
                 query = query.with_for_update(skip_locked=True)
             rows = list((await session.scalars(query)).all())
@@ -76,11 +104,19 @@ class Outbox:
             row.status, row.sent_at, row.platform_message_id = "sent", now, platform_message_id
             subject = row.payload.get("subject")
             if subject and platform_message_id:
-                session.add(SentMessage(platform=row.platform, chat_id=row.chat_id,
-                                        message_id=platform_message_id, subject=subject, created_at=now))
+                session.add(
+                    SentMessage(
+                        platform=row.platform,
+                        chat_id=row.chat_id,
+                        message_id=platform_message_id,
+                        subject=subject,
+                        created_at=now,
+                    )
+                )
 
-    async def mark_failed(self, message_id: int, *, error: str, retry_at: datetime | None,
-                          status: str = "failed") -> None:
+    async def mark_failed(
+        self, message_id: int, *, error: str, retry_at: datetime | None, status: str = "failed"
+    ) -> None:
         """Schedule a retry at `retry_at`, or give up with `status` when it is None."""
         async with self.db.write_lock, self.db.sessions.begin() as session:
             values: dict[str, Any] = {"last_error": error[:500]}
@@ -88,4 +124,6 @@ class Outbox:
                 values["status"] = status
             else:
                 values.update(status="pending", not_before=retry_at)
-            await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
+            )

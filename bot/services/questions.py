@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -14,31 +15,63 @@ from bot.services.dates import DateRange, InvalidDate, find_date_range
 from bot.services.textnorm import GREETINGS, STOPWORDS, stem, tokens
 
 KIND_WORDS: dict[str, str] = {
-    "webtalk": "webtalk", "webtalks": "webtalk", "webinar": "webtalk", "webinare": "webtalk",
-    "webinars": "webtalk", "onlinevortrag": "webtalk", "vortrag": "webtalk", "vortraege": "webtalk",
-    "roundtable": "roundtable", "roundtables": "roundtable", "rundertisch": "roundtable",
-    "rundentisch": "roundtable", "rundetisch": "roundtable", "roundtabel": "roundtable",
-    "seminar": "seminar", "seminare": "seminar", "seminaren": "seminar", "seminars": "seminar",
-    "schulung": "seminar", "schulungen": "seminar", "training": "seminar",
-    "workshop": "workshop", "workshops": "workshop",
-    "projektauftakt": "kickoff", "auftakt": "kickoff", "auftaktveranstaltung": "kickoff",
-    "kickoff": "kickoff", "kickoffs": "kickoff", "projektstart": "kickoff", "launch": "kickoff",
+    "webtalk": "webtalk",
+    "webtalks": "webtalk",
+    "webinar": "webtalk",
+    "webinare": "webtalk",
+    "webinars": "webtalk",
+    "onlinevortrag": "webtalk",
+    "vortrag": "webtalk",
+    "vortraege": "webtalk",
+    "roundtable": "roundtable",
+    "roundtables": "roundtable",
+    "rundertisch": "roundtable",
+    "rundentisch": "roundtable",
+    "rundetisch": "roundtable",
+    "roundtabel": "roundtable",
+    "seminar": "seminar",
+    "seminare": "seminar",
+    "seminaren": "seminar",
+    "seminars": "seminar",
+    "schulung": "seminar",
+    "schulungen": "seminar",
+    "training": "seminar",
+    "workshop": "workshop",
+    "workshops": "workshop",
+    "projektauftakt": "kickoff",
+    "auftakt": "kickoff",
+    "auftaktveranstaltung": "kickoff",
+    "kickoff": "kickoff",
+    "kickoffs": "kickoff",
+    "projektstart": "kickoff",
+    "launch": "kickoff",
 }
 _KIND_CANONICAL = ("webtalk", "roundtable", "seminar", "workshop", "projektauftakt", "kickoff")
-_JOINED = [(re.compile(r"\bweb[\s-]+talks?\b"), "webtalk"), (re.compile(r"\bround[\s-]+tables?\b"), "roundtable"),
-           (re.compile(r"\brunde[nrs]?\s+tisch(?:e|en)?\b"), "rundertisch"),
-           (re.compile(r"\bkick[\s-]+offs?\b"), "kickoff"), (re.compile(r"\bweb[\s-]+seminars?\b"), "webinar")]
+_JOINED = [
+    (re.compile(r"\bweb[\s-]+talks?\b"), "webtalk"),
+    (re.compile(r"\bround[\s-]+tables?\b"), "roundtable"),
+    (re.compile(r"\brunde[nrs]?\s+tisch(?:e|en)?\b"), "rundertisch"),
+    (re.compile(r"\bkick[\s-]+offs?\b"), "kickoff"),
+    (re.compile(r"\bweb[\s-]+seminars?\b"), "webinar"),
+]
 
-NEXT_WORDS = frozenset("naechste naechster naechsten naechstes nachste nachsten naechte next erste ersten "
-                       "first kommende".split())
-SECOND_WORDS = frozenset("uebernaechste uebernaechster uebernaechsten uebernaechstes ubernachste "
-                         "ubernachsten zweite zweiten second".split())
+NEXT_WORDS = frozenset(
+    "naechste naechster naechsten naechstes nachste nachsten naechte next erste ersten first kommende".split()
+)
+SECOND_WORDS = frozenset(
+    "uebernaechste uebernaechster uebernaechsten uebernaechstes ubernachste "
+    "ubernachsten zweite zweiten second".split()
+)
 TIME_WORDS = frozenset("wann when uhrzeit beginnt beginn startet start starts anfang time".split())
-REGISTER_WORDS = frozenset("anmelden anmeldung anmelde registrieren registrierung register registration "
-                           "signup teilnahme teilnehmen anmeldeformular".split())
+REGISTER_WORDS = frozenset(
+    "anmelden anmeldung anmelde registrieren registrierung register registration "
+    "signup teilnahme teilnehmen anmeldeformular".split()
+)
 HOWTO_WORDS = frozenset("wie how kann can where wo".split())
-LIST_WORDS = frozenset("veranstaltung veranstaltungen event events termine termin angebote programm "
-                       "schedule calendar kalender".split())
+LIST_WORDS = frozenset(
+    "veranstaltung veranstaltungen event events termine termin angebote programm "
+    "schedule calendar kalender".split()
+)
 HELP_WORDS = frozenset("hilfe help befehle commands".split())
 
 
@@ -86,8 +119,9 @@ def _match_faq(text: str, faq: list[FaqEntry], *, strict: bool) -> FaqEntry | No
     return best[1] if best[0] >= (86 if strict else 78) else None
 
 
-def answer_question(text: str, *, now: datetime, tz: ZoneInfo, catalog: Catalog,
-                    faq: list[FaqEntry] = ()) -> Answer:  # type: ignore[assignment]
+def answer_question(
+    text: str, *, now: datetime, tz: ZoneInfo, catalog: Catalog, faq: Sequence[FaqEntry] = ()
+) -> Answer:  # type: ignore[assignment]
     """Work out what is asked and which events answer it; never guesses an event that does not fit."""
     local_now = now.astimezone(tz)
     if not text.strip():
@@ -121,8 +155,17 @@ def answer_question(text: str, *, now: datetime, tz: ZoneInfo, catalog: Catalog,
         if found_kind:
             kind = found_kind
             continue
-        if word in STOPWORDS or word in LIST_WORDS or word in REGISTER_WORDS or word in ("melde", "melden", "sign") or word in TIME_WORDS \
-                or word in GREETINGS or word in HELP_WORDS or len(word) < 2 or word.isdigit():
+        if (
+            word in STOPWORDS
+            or word in LIST_WORDS
+            or word in REGISTER_WORDS
+            or word in ("melde", "melden", "sign")
+            or word in TIME_WORDS
+            or word in GREETINGS
+            or word in HELP_WORDS
+            or len(word) < 2
+            or word.isdigit()
+        ):
             continue
         by_speaker = catalog.speaker_matches(word)
         if by_speaker:
@@ -138,15 +181,26 @@ def answer_question(text: str, *, now: datetime, tz: ZoneInfo, catalog: Catalog,
         elif word not in unmatched:
             unmatched.append(word)
 
-    query = Query(kind=kind, ordinal=ordinal, dates=dates, speakers=tuple(speaker_words),
-                  topics=tuple(topics), asks_time=asks_time)
+    query = Query(
+        kind=kind,
+        ordinal=ordinal,
+        dates=dates,
+        speakers=tuple(speaker_words),
+        topics=tuple(topics),
+        asks_time=asks_time,
+    )
     # "Wie melde ich mich ... an?" splits the verb; "sign up" is two words.
-    wants_registration = bool(word_set & REGISTER_WORDS) or ("an" in word_set and bool(word_set & {"melde", "melden"})) \
+    wants_registration = (
+        bool(word_set & REGISTER_WORDS)
+        or ("an" in word_set and bool(word_set & {"melde", "melden"}))
         or "sign up" in rest
+    )
     has_event_filter = bool(kind or dates or speaker_words or topics)
 
     if wants_registration and (word_set & HOWTO_WORDS or not has_event_filter):
-        events = _select(catalog, query, speakers, topic_scores, topic_hits, local_now) if has_event_filter else []
+        events = (
+            _select(catalog, query, speakers, topic_scores, topic_hits, local_now) if has_event_filter else []
+        )
         return Answer("how_to_register", events=events[:1] if events else [], query=query)
 
     if faq and not (kind or dates or speaker_words or ordinal):
@@ -174,7 +228,7 @@ def answer_question(text: str, *, now: datetime, tz: ZoneInfo, catalog: Catalog,
     events = _select(catalog, query, speakers, topic_scores, topic_hits, local_now)
     if ordinal:
         intent = "next_event"
-        events = sorted(events, key=lambda e: e.starts_at)[ordinal - 1: ordinal]
+        events = sorted(events, key=lambda e: e.starts_at)[ordinal - 1 : ordinal]
     elif asks_time and (speaker_words or topics or kind):
         intent = "event_time"
     else:
@@ -201,8 +255,14 @@ def _first_upcoming(catalog: Catalog, now: datetime, kind: str | None) -> EventV
     return None
 
 
-def _select(catalog: Catalog, query: Query, speakers: set[int] | None, topic_scores: dict[int, int],
-            topic_hits: dict[int, int], now: datetime) -> list[EventView]:
+def _select(
+    catalog: Catalog,
+    query: Query,
+    speakers: set[int] | None,
+    topic_scores: dict[int, int],
+    topic_hits: dict[int, int],
+    now: datetime,
+) -> list[EventView]:
     """Events fitting every filter; with topic words only the best-matching tier, by relevance then time."""
     if query.dates is not None:
         tz = now.tzinfo

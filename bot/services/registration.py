@@ -54,7 +54,9 @@ PromotionRenderer = Callable[[str, EventView], Reply]
 
 
 class RegistrationService:
-    def __init__(self, db: Database, clock: Clock, outbox: Outbox, render_promotion: PromotionRenderer) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, outbox: Outbox, render_promotion: PromotionRenderer
+    ) -> None:
         self.db = db
         self.clock = clock
         self.outbox = outbox
@@ -62,8 +64,11 @@ class RegistrationService:
 
     async def has_consent(self, sender: Sender) -> bool:
         async with self.db.sessions() as session:
-            consent = await session.scalar(select(Member.consent_at).where(
-                Member.platform == sender.platform, Member.user_id == sender.id))
+            consent = await session.scalar(
+                select(Member.consent_at).where(
+                    Member.platform == sender.platform, Member.user_id == sender.id
+                )
+            )
             return consent is not None
 
     async def give_consent(self, sender: Sender) -> None:
@@ -77,8 +82,9 @@ class RegistrationService:
         now = self.clock.now()
         async with self.db.write_lock, self.db.sessions.begin() as session:
             # Nothing is stored about a person before they agreed to it.
-            member = await session.scalar(select(Member).where(
-                Member.platform == sender.platform, Member.user_id == sender.id))
+            member = await session.scalar(
+                select(Member).where(Member.platform == sender.platform, Member.user_id == sender.id)
+            )
             if member is None or member.consent_at is None:
                 return Result(Outcome.NEEDS_CONSENT)
             row = await self._lock_event(session, event.id)
@@ -86,8 +92,11 @@ class RegistrationService:
                 return Result(Outcome.EVENT_GONE)
             if (row.ends_at or row.starts_at) <= now:
                 return Result(Outcome.EVENT_OVER)
-            reg = await session.scalar(select(Registration).where(
-                Registration.event_id == row.id, Registration.member_id == member.id))
+            reg = await session.scalar(
+                select(Registration).where(
+                    Registration.event_id == row.id, Registration.member_id == member.id
+                )
+            )
             if reg is not None and reg.status == "confirmed":
                 return Result(Outcome.ALREADY_CONFIRMED)
             if reg is not None and reg.status == "waitlisted":
@@ -95,8 +104,14 @@ class RegistrationService:
             confirmed = await self._count(session, row.id, "confirmed")
             status = "confirmed" if row.capacity is None or confirmed < row.capacity else "waitlisted"
             if reg is None:
-                reg = Registration(event_id=row.id, member_id=member.id, status=status, created_at=now,
-                                   queued_at=now, updated_at=now)
+                reg = Registration(
+                    event_id=row.id,
+                    member_id=member.id,
+                    status=status,
+                    created_at=now,
+                    queued_at=now,
+                    updated_at=now,
+                )
                 session.add(reg)
             else:
                 reg.status, reg.queued_at, reg.updated_at = status, now, now
@@ -110,13 +125,18 @@ class RegistrationService:
         now = self.clock.now()
         async with self.db.write_lock, self.db.sessions.begin() as session:
             row = await self._lock_event(session, event.id)
-            member = await session.scalar(select(Member).where(
-                Member.platform == sender.platform, Member.user_id == sender.id))
+            member = await session.scalar(
+                select(Member).where(Member.platform == sender.platform, Member.user_id == sender.id)
+            )
             if row is None or member is None:
                 return Result(Outcome.NOT_REGISTERED)
-            reg = await session.scalar(select(Registration).where(
-                Registration.event_id == row.id, Registration.member_id == member.id,
-                Registration.status.in_(("confirmed", "waitlisted"))))
+            reg = await session.scalar(
+                select(Registration).where(
+                    Registration.event_id == row.id,
+                    Registration.member_id == member.id,
+                    Registration.status.in_(("confirmed", "waitlisted")),
+                )
+            )
             if reg is None:
                 return Result(Outcome.NOT_REGISTERED)
             freed_seat = reg.status == "confirmed"
@@ -130,8 +150,11 @@ class RegistrationService:
         if row.capacity is not None and await self._count(session, row.id, "confirmed") >= row.capacity:
             return
         nxt = await session.scalar(
-            select(Registration).where(Registration.event_id == row.id, Registration.status == "waitlisted")
-            .order_by(Registration.queued_at, Registration.id).limit(1))
+            select(Registration)
+            .where(Registration.event_id == row.id, Registration.status == "waitlisted")
+            .order_by(Registration.queued_at, Registration.id)
+            .limit(1)
+        )
         if nxt is None:
             return
         nxt.status, nxt.updated_at = "confirmed", now
@@ -142,13 +165,25 @@ class RegistrationService:
         await self.outbox.enqueue_in(session, f"promotion:{nxt.id}:{now.isoformat()}", chat, reply, now=now)
         logger.info("waitlist promotion: event=%s registration=%s", row.slug, nxt.id)
 
-    async def mine(self, sender: Sender, events: dict[int, EventView], *, upcoming_after: datetime
-                   ) -> list[MyRegistration]:
+    async def mine(
+        self, sender: Sender, events: dict[int, EventView], *, upcoming_after: datetime
+    ) -> list[MyRegistration]:
         async with self.db.sessions() as session:
-            rows = (await session.execute(
-                select(Registration).join(Member, Member.id == Registration.member_id)
-                .where(Member.platform == sender.platform, Member.user_id == sender.id,
-                       Registration.status.in_(("confirmed", "waitlisted"))))).scalars().all()
+            rows = (
+                (
+                    await session.execute(
+                        select(Registration)
+                        .join(Member, Member.id == Registration.member_id)
+                        .where(
+                            Member.platform == sender.platform,
+                            Member.user_id == sender.id,
+                            Registration.status.in_(("confirmed", "waitlisted")),
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
             result = []
             for reg in rows:
                 view = events.get(reg.event_id)
@@ -161,22 +196,35 @@ class RegistrationService:
     async def counts(self, event_id: int) -> tuple[int, int]:
         """(confirmed, waitlisted) for an event."""
         async with self.db.sessions() as session:
-            return (await self._count(session, event_id, "confirmed"),
-                    await self._count(session, event_id, "waitlisted"))
+            return (
+                await self._count(session, event_id, "confirmed"),
+                await self._count(session, event_id, "waitlisted"),
+            )
 
     async def attendees_csv(self, event: EventView, *, tz_format: Callable[[datetime], str]) -> bytes:
         """CSV of the event's registrations for managers (cells cannot start spreadsheet formulas)."""
         async with self.db.sessions() as session:
-            rows = (await session.execute(
-                select(Registration, Member).join(Member, Member.id == Registration.member_id)
-                .where(Registration.event_id == event.id, Registration.status != "cancelled")
-                .order_by(Registration.status, Registration.queued_at, Registration.id))).all()
+            rows = (
+                await session.execute(
+                    select(Registration, Member)
+                    .join(Member, Member.id == Registration.member_id)
+                    .where(Registration.event_id == event.id, Registration.status != "cancelled")
+                    .order_by(Registration.status, Registration.queued_at, Registration.id)
+                )
+            ).all()
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";")
         writer.writerow(["status", "name", "platform", "user_id", "registered_at"])
         for reg, member in rows:
-            writer.writerow([_cell(reg.status), _cell(member.display_name), _cell(member.platform),
-                             _cell(member.user_id), tz_format(reg.queued_at)])
+            writer.writerow(
+                [
+                    _cell(reg.status),
+                    _cell(member.display_name),
+                    _cell(member.platform),
+                    _cell(member.user_id),
+                    tz_format(reg.queued_at),
+                ]
+            )
         return ("\ufeff" + out.getvalue()).encode("utf-8")
 
     async def _lock_event(self, session: AsyncSession, event_id: int) -> Event | None:
@@ -188,15 +236,25 @@ class RegistrationService:
 
     @staticmethod
     async def _count(session: AsyncSession, event_id: int, status: str) -> int:
-        return await session.scalar(select(func.count(Registration.id)).where(
-            Registration.event_id == event_id, Registration.status == status)) or 0
+        return (
+            await session.scalar(
+                select(func.count(Registration.id)).where(
+                    Registration.event_id == event_id, Registration.status == status
+                )
+            )
+            or 0
+        )
 
     @staticmethod
     async def _position(session: AsyncSession, reg: Registration) -> int:
-        ahead = await session.scalar(select(func.count(Registration.id)).where(
-            Registration.event_id == reg.event_id, Registration.status == "waitlisted",
-            (Registration.queued_at < reg.queued_at)
-            | ((Registration.queued_at == reg.queued_at) & (Registration.id < reg.id))))
+        ahead = await session.scalar(
+            select(func.count(Registration.id)).where(
+                Registration.event_id == reg.event_id,
+                Registration.status == "waitlisted",
+                (Registration.queued_at < reg.queued_at)
+                | ((Registration.queued_at == reg.queued_at) & (Registration.id < reg.id)),
+            )
+        )
         return (ahead or 0) + 1
 
 

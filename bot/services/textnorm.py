@@ -38,7 +38,8 @@ STOPWORDS = frozenset(
     dieses dir do does doch dort du durch ein eine einem einen einer eines einfach es etwas etwa euch for from
     fuer gibt geben gern gerne gehts gehabt gut habe haben hallo hast hat hello hey hi hier how i ich ihr ihre
     im in info infos information informationen interessiert ist is it ja je jemand jetzt kann kannst koennen
-    koennte kommt kommende kommenden kommender kommendes laeuft lauft laufen liegt los mal man me mehr mein meine
+    koennte kommt kommende kommenden kommender kommendes laeuft lauft laufen liegt los mal man me mehr
+    mein meine
     mich mir mit moechte moin nach nicht noch nur ob oder of on or please schon sein seine sich sie sind so
     soll some something statt stattfinden findet finden stehen steht tell than thanks that the there this to
     ueber um und uns unser unsere vom von vor war waere wann was we welche welchem welchen welcher welches
@@ -48,8 +49,11 @@ STOPWORDS = frozenset(
     veranstaltung veranstaltungen event events termin termine angebot angebote thema themen topic topics
     about regarding bezueglich betreffend bzgl zu zum rund runde around anstehend anstehende anstehenden
     upcoming coming soon demnaechst naechstens uhr time uhrzeit beginnt beginn start starts startet anfang
-    begin begins wieviel viel zeit datum date day tag tage tagen tages am ort wo online dabei teilnehmen mitmachen
+    begin begins wieviel viel zeit datum date day tag tage tagen tages am ort wo online dabei teilnehmen
+    mitmachen
     """.split()
 )
 
-GREETINGS = frozenset("hallo hello hi hey moin servus gruezi guten tag morgen abend good morning evening".split())
+GREETINGS = frozenset(
+    "hallo hello hi hey moin servus gruezi guten tag morgen abend good morning evening".split()
+)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -19,8 +20,12 @@ ALLOWED_TAGS = {"b", "i", "u", "s", "a", "code", "pre", "blockquote"}
 
 async def row_counts(ctx: AppContext) -> tuple[int, ...]:
     async with ctx.db.sessions() as session:
-        return tuple([await session.scalar(select(func.count()).select_from(model)) or 0
-                      for model in (Member, Registration, OutboxMessage, SentMessage)])
+        return tuple(
+            [
+                await session.scalar(select(func.count()).select_from(model)) or 0
+                for model in (Member, Registration, OutboxMessage, SentMessage)
+            ]
+        )
 
 
 def assert_safe_html(html: str) -> None:
@@ -77,8 +82,9 @@ async def test_group_messages_not_addressed_are_ignored(ctx: AppContext) -> None
     assert await say(ctx, "Wann ist der nächste WebTalk?", private=False, addressed=True)
 
 
-async def test_handler_errors_are_logged_and_answered_politely(ctx: AppContext,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+async def test_handler_errors_are_logged_and_answered_politely(
+    ctx: AppContext, caplog: pytest.LogCaptureFixture
+) -> None:
     async def broken(*_args: object) -> None:
         raise RuntimeError("database exploded with password=hunter2")
 
@@ -94,16 +100,31 @@ def prop_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("prop")
 
 
-COMMANDS = ["/anmelden ", "/abmelden ", "/kalender ", "/details ", "/termine ", "/meine ", "/export ", "!anmelden ",
-            "anmelden ", "/start ", "/einwilligen-x ", ""]
+COMMANDS = [
+    "/anmelden ",
+    "/abmelden ",
+    "/kalender ",
+    "/details ",
+    "/termine ",
+    "/meine ",
+    "/export ",
+    "!anmelden ",
+    "anmelden ",
+    "/start ",
+    "/einwilligen-x ",
+    "",
+]
 
 
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prefix=st.sampled_from(COMMANDS), body=st.text(max_size=300), button=st.booleans())
 async def test_random_text_and_button_data(prop_db: Path, prefix: str, body: str, button: bool) -> None:
     settings = load_settings(data_dir=prop_db / "data", now=DEMO_NOW)
-    ctx = await build_context(settings, database_url=f"sqlite+aiosqlite:///{prop_db / 'p.sqlite3'}",
-                              sync=not (prop_db / "p.sqlite3").exists())
+    ctx = await build_context(
+        settings,
+        database_url=f"sqlite+aiosqlite:///{prop_db / 'p.sqlite3'}",
+        sync=not (prop_db / "p.sqlite3").exists(),
+    )
     try:
         before = await row_counts(ctx)
         replies = await say(ctx, prefix + body, button=button, user="fuzzer")

@@ -15,17 +15,30 @@ from tests.core.test_questions import OTHER_CONTENT
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(args: list[str], tmp_path: Path, *, stdin: str | None = None, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], tmp_path: Path, *, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     environment.update(BOT_DATA_DIR=str(tmp_path / "data"), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-                          env=environment, cwd=tmp_path, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=120,
+    )
 
 
 def test_ask_json_on_the_demo_examples(tmp_path: Path) -> None:
-    questions = ["Wann ist der nächste WebTalk?", "Was läuft am 6.10.?", "Gibt es was zu Leerstand?",
-                 "When does Max Thinius speak?", "Gibt es heute etwas?"]
+    questions = [
+        "Wann ist der nächste WebTalk?",
+        "Was läuft am 6.10.?",
+        "Gibt es was zu Leerstand?",
+        "When does Max Thinius speak?",
+        "Gibt es heute etwas?",
+    ]
     result = run(["ask", "--json", "--now", "2020-09-28T09:00:00+02:00", *questions], tmp_path)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -40,19 +53,27 @@ def test_ask_json_on_the_demo_examples(tmp_path: Path) -> None:
     first = records[0]
     assert set(first) == {"question", "intent", "events", "text"}
     assert first["intent"] == "next_event"
-    assert first["events"][0] == {"slug": "webtalk-vitale-standorte",
-                                  "title": "Vitale Standorte – Zukunft mit System und digital gestützt",
-                                  "kind": "webtalk", "starts_at": "2020-10-02T10:00:00+02:00"}
+    assert first["events"][0] == {
+        "slug": "webtalk-vitale-standorte",
+        "title": "Vitale Standorte – Zukunft mit System und digital gestützt",
+        "kind": "webtalk",
+        "starts_at": "2020-10-02T10:00:00+02:00",
+    }
     assert "Freitag, 2. Oktober 2020, 10:00 Uhr" in first["text"]
 
 
 def test_ask_reads_stdin_and_other_content(tmp_path: Path) -> None:
-    result = run(["ask", "--json", "--content", str(OTHER_CONTENT), "--now", "2027-03-08T08:00:00+01:00"],
-                 tmp_path, stdin="Wann ist der nächste WebTalk?\n\nnächstes Seminar\n")
+    result = run(
+        ["ask", "--json", "--content", str(OTHER_CONTENT), "--now", "2027-03-08T08:00:00+01:00"],
+        tmp_path,
+        stdin="Wann ist der nächste WebTalk?\n\nnächstes Seminar\n",
+    )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [[e["slug"] for e in r["events"]] for r in records] == [["webtalk-foerderprogramme"],
-                                                                   ["seminar-schaufenster"]]
+    assert [[e["slug"] for e in r["events"]] for r in records] == [
+        ["webtalk-foerderprogramme"],
+        ["seminar-schaufenster"],
+    ]
     assert not (tmp_path / "data" / "stadtretter.sqlite3").exists()
 
 
@@ -63,17 +84,24 @@ def test_ask_words_make_one_question(tmp_path: Path) -> None:
     assert [e["slug"] for e in record["events"]] == ["roundtable-leerstand-bid-isg"]
 
 
-@pytest.mark.parametrize(("env", "args", "variable"), [
-    ({"BOT_TIMEZONE": "Mars/Olympus"}, ["ask", "hallo"], "BOT_TIMEZONE"),
-    ({"BOT_NOW": "gestern"}, ["ask", "hallo"], "BOT_NOW"),
-    ({"BOT_LANGUAGE": "fr"}, ["chat"], "BOT_LANGUAGE"),
-    ({"BOT_CONTENT_DIR": "/does/not/exist"}, ["run"], "BOT_CONTENT_DIR"),
-    ({"BOT_TELEGRAM_WEBHOOK_URL": "https://x.example/hook", "BOT_TELEGRAM_TOKEN": "123:SECRET-TOKEN"}, ["run"],
-     "BOT_TELEGRAM_WEBHOOK_SECRET"),
-    ({}, ["ask", "--now", "morgen früh", "hallo"], "--now"),
-])
-def test_invalid_configuration_is_one_line_exit_2(tmp_path: Path, env: dict[str, str], args: list[str],
-                                                  variable: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "args", "variable"),
+    [
+        ({"BOT_TIMEZONE": "Mars/Olympus"}, ["ask", "hallo"], "BOT_TIMEZONE"),
+        ({"BOT_NOW": "gestern"}, ["ask", "hallo"], "BOT_NOW"),
+        ({"BOT_LANGUAGE": "fr"}, ["chat"], "BOT_LANGUAGE"),
+        ({"BOT_CONTENT_DIR": "/does/not/exist"}, ["run"], "BOT_CONTENT_DIR"),
+        (
+            {"BOT_TELEGRAM_WEBHOOK_URL": "https://x.example/hook", "BOT_TELEGRAM_TOKEN": "123:SECRET-TOKEN"},
+            ["run"],
+            "BOT_TELEGRAM_WEBHOOK_SECRET",
+        ),
+        ({}, ["ask", "--now", "morgen früh", "hallo"], "--now"),
+    ],
+)
+def test_invalid_configuration_is_one_line_exit_2(
+    tmp_path: Path, env: dict[str, str], args: list[str], variable: str
+) -> None:
     result = run(args, tmp_path, env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

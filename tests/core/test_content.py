@@ -52,22 +52,33 @@ def test_demo_content_is_the_newsletter() -> None:
     assert len(content.faq) >= 4
 
 
-@pytest.mark.parametrize(("name", "text", "reason"), [
-    ("missing-title.md", GOOD.replace('title: "Testevent"\n', ""), "title: required field is missing"),
-    ("bad-date.md", GOOD.replace("2027-01-10T10:00:00+01:00", "2027-02-31T10:00:00+01:00"), "starts_at"),
-    ("naive-date.md", GOOD.replace("2027-01-10T10:00:00+01:00", "2027-01-10T10:00:00"), "UTC offset"),
-    ("bad-kind.md", GOOD.replace("kind: seminar", "kind: party"), "kind"),
-    ("bad-yaml.md", GOOD.replace('title: "Testevent"', 'title: "Testevent'), "bad YAML"),
-    ("no-front-matter.md", "Nur Text", "missing YAML front matter"),
-    ("Bad Name.md", GOOD, "file name must be a slug"),
-    ("unknown-field.md", GOOD.replace("kind: seminar", "kind: seminar\nprice: 10"), "price: unknown field"),
-    ("ends-before.md", GOOD.replace("kind: seminar", "kind: seminar\nends_at: 2027-01-10T09:00:00+01:00"),
-     "ends_at is before starts_at"),
-    ("capacity.md", GOOD.replace("kind: seminar", "kind: seminar\ncapacity: -3"), "capacity"),
-    ("list.md", "---\n- a\n- b\n---\n", "front matter must be a mapping"),
-])
-async def test_one_bad_file_changes_nothing(content_dir: Path, db: Database, name: str, text: str,
-                                            reason: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "reason"),
+    [
+        ("missing-title.md", GOOD.replace('title: "Testevent"\n', ""), "title: required field is missing"),
+        ("bad-date.md", GOOD.replace("2027-01-10T10:00:00+01:00", "2027-02-31T10:00:00+01:00"), "starts_at"),
+        ("naive-date.md", GOOD.replace("2027-01-10T10:00:00+01:00", "2027-01-10T10:00:00"), "UTC offset"),
+        ("bad-kind.md", GOOD.replace("kind: seminar", "kind: party"), "kind"),
+        ("bad-yaml.md", GOOD.replace('title: "Testevent"', 'title: "Testevent'), "bad YAML"),
+        ("no-front-matter.md", "Nur Text", "missing YAML front matter"),
+        ("Bad Name.md", GOOD, "file name must be a slug"),
+        (
+            "unknown-field.md",
+            GOOD.replace("kind: seminar", "kind: seminar\nprice: 10"),
+            "price: unknown field",
+        ),
+        (
+            "ends-before.md",
+            GOOD.replace("kind: seminar", "kind: seminar\nends_at: 2027-01-10T09:00:00+01:00"),
+            "ends_at is before starts_at",
+        ),
+        ("capacity.md", GOOD.replace("kind: seminar", "kind: seminar\ncapacity: -3"), "capacity"),
+        ("list.md", "---\n- a\n- b\n---\n", "front matter must be a mapping"),
+    ],
+)
+async def test_one_bad_file_changes_nothing(
+    content_dir: Path, db: Database, name: str, text: str, reason: str
+) -> None:
     first = await sync_content(db, content_dir)
     assert len(first["events"].added) == 5
     (content_dir / "events" / "new-good.md").write_text(GOOD, encoding="utf-8")
@@ -87,12 +98,17 @@ async def test_sync_reports_added_changed_removed(content_dir: Path, db: Databas
     events = content_dir / "events"
     (events / "webtalk-willkommen.md").unlink()
     thinius = events / "webtalk-groesste-zukunft.md"
-    thinius.write_text(thinius.read_text(encoding="utf-8").replace("capacity: 100", "capacity: 120"),
-                       encoding="utf-8")
+    thinius.write_text(
+        thinius.read_text(encoding="utf-8").replace("capacity: 100", "capacity: 120"), encoding="utf-8"
+    )
     (events / "seminar-neu.md").write_text(GOOD, encoding="utf-8")
     report = (await sync_content(db, content_dir))["events"]
     assert (report.added, report.changed, report.removed, report.unchanged) == (
-        ["seminar-neu"], ["webtalk-groesste-zukunft"], ["webtalk-willkommen"], 3)
+        ["seminar-neu"],
+        ["webtalk-groesste-zukunft"],
+        ["webtalk-willkommen"],
+        3,
+    )
     again = (await sync_content(db, content_dir))["events"]
     assert not again.touched and again.unchanged == 5
     async with db.sessions() as session:

@@ -36,11 +36,15 @@ class FlakySender(ConsoleAdapter):
 
 async def outbox_rows(ctx: AppContext) -> dict[str, tuple[str, int]]:
     async with ctx.db.sessions() as session:
-        return {r.chat_id: (r.status, r.attempts) for r in (await session.scalars(select(OutboxMessage))).all()}
+        return {
+            r.chat_id: (r.status, r.attempts) for r in (await session.scalars(select(OutboxMessage))).all()
+        }
 
 
 async def test_delivery_retries_and_unreachable(ctx: AppContext) -> None:
-    sender = FlakySender(ctx, {"b": [TemporaryFailure("flood", retry_after=0)], "c": [Unreachable("blocked")]})
+    sender = FlakySender(
+        ctx, {"b": [TemporaryFailure("flood", retry_after=0)], "c": [Unreachable("blocked")]}
+    )
     ctx.senders["console"] = sender
     await ctx.registrations.give_consent(person("c", platform="console"))
     now = ctx.clock.now()
@@ -77,6 +81,7 @@ async def test_promotion_is_delivered_once(ctx: AppContext) -> None:
         from sqlalchemy import update
 
         from bot.db.models import Event
+
         await session.execute(update(Event).values(capacity=1))
     for user in ("anna", "bert"):
         await say(ctx, "/einwilligen Thinius", user=user)

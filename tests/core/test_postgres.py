@@ -27,15 +27,23 @@ async def test_fifty_concurrent_registrations_for_ten_seats(pg_url: str, setting
         for user in users:
             await first.registrations.give_consent(person(user))
         event = first.events.catalog.by_slug[THINIUS]
-        results = await asyncio.gather(*(
-            (first if i % 2 else second).registrations.register(person(user), event)
-            for i, user in enumerate(users)))
+        results = await asyncio.gather(
+            *(
+                (first if i % 2 else second).registrations.register(person(user), event)
+                for i, user in enumerate(users)
+            )
+        )
         outcomes = [r.outcome.value for r in results]
         assert outcomes.count("confirmed") == 10
         assert outcomes.count("waitlisted") == 40
         async with first.db.sessions() as session:
-            counts = dict((await session.execute(
-                select(Registration.status, func.count()).group_by(Registration.status))).all())
+            counts = dict(
+                (
+                    await session.execute(
+                        select(Registration.status, func.count()).group_by(Registration.status)
+                    )
+                ).all()
+            )
             positions = sorted(r.waitlist_position for r in results if r.waitlist_position)
         assert counts == {"confirmed": 10, "waitlisted": 40}
         assert positions == list(range(1, 41))
@@ -49,8 +57,11 @@ async def test_migrations_create_the_schema(pg_url: str, settings: Settings, tmp
     try:
         async with ctx.db.engine.connect() as conn:
             version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-            tables = set((await conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars())
+            tables = set(
+                (
+                    await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+                ).scalars()
+            )
         assert version == "0001"
         assert {"events", "members", "registrations", "outbox", "sent_messages", "faq", "impulses"} <= tables
         assert len(ctx.events.catalog.events) == 5

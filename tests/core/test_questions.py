@@ -79,8 +79,9 @@ DEMO_CASES: list[tuple[str, list[str]]] = [
 
 @pytest.fixture
 async def other_ctx(tmp_path: Path) -> AsyncIterator[AppContext]:
-    settings = load_settings(data_dir=tmp_path / "data", now="2027-03-08T08:00:00+01:00",
-                             content_dir=OTHER_CONTENT)
+    settings = load_settings(
+        data_dir=tmp_path / "data", now="2027-03-08T08:00:00+01:00", content_dir=OTHER_CONTENT
+    )
     context = await build_context(settings, database_url=f"sqlite+aiosqlite:///{tmp_path / 'other.sqlite3'}")
     yield context
     await context.close()
@@ -127,10 +128,20 @@ OTHER_CASES: list[tuple[str, list[str]]] = [
     ("When is the next seminar?", ["seminar-schaufenster"]),
     ("What's on next week?", ["webtalk-foerderprogramme"]),
     ("Gibt es was zu Digitalisierung?", []),
-    ("Was läuft in den nächsten 2 Wochen?", ["seminar-schaufenster", "workshop-citylogistik",
-                                              "webtalk-foerderprogramme"]),
-    ("Was läuft in einem Monat?", ["seminar-schaufenster", "workshop-citylogistik", "webtalk-foerderprogramme",
-                                   "webtalk-popup-stores", "roundtable-stadtmarketing-nord"]),
+    (
+        "Was läuft in den nächsten 2 Wochen?",
+        ["seminar-schaufenster", "workshop-citylogistik", "webtalk-foerderprogramme"],
+    ),
+    (
+        "Was läuft in einem Monat?",
+        [
+            "seminar-schaufenster",
+            "workshop-citylogistik",
+            "webtalk-foerderprogramme",
+            "webtalk-popup-stores",
+            "roundtable-stadtmarketing-nord",
+        ],
+    ),
 ]
 
 
@@ -140,24 +151,27 @@ async def test_other_content_questions(other_ctx: AppContext, question: str, exp
     assert [e.slug for e in answer.events] == expected, answer
 
 
-@pytest.mark.parametrize(("question", "intent"), [
-    ("Wann ist der nächste WebTalk?", "next_event"),
-    ("Was läuft am 6.10.?", "event_list"),
-    ("When does Max Thinius speak?", "event_time"),
-    ("Wie kann ich mich anmelden?", "how_to_register"),
-    ("How do I register?", "how_to_register"),
-    ("Was sind die Stadtretter?", "faq"),
-    ("What is Die Stadtretter?", "faq"),
-    ("Kontakt", "faq"),
-    ("Was läuft am 31.02.?", "invalid_date"),
-    ("Was läuft am 32.10.?", "invalid_date"),
-    ("Hallo", "greeting"),
-    ("", "empty"),
-    ("   ", "empty"),
-    ("asdfgh qwertz", "unknown"),
-    ("Wie wird das Wetter?", "unknown"),
-    ("🎉🎉🎉", "unknown"),
-])
+@pytest.mark.parametrize(
+    ("question", "intent"),
+    [
+        ("Wann ist der nächste WebTalk?", "next_event"),
+        ("Was läuft am 6.10.?", "event_list"),
+        ("When does Max Thinius speak?", "event_time"),
+        ("Wie kann ich mich anmelden?", "how_to_register"),
+        ("How do I register?", "how_to_register"),
+        ("Was sind die Stadtretter?", "faq"),
+        ("What is Die Stadtretter?", "faq"),
+        ("Kontakt", "faq"),
+        ("Was läuft am 31.02.?", "invalid_date"),
+        ("Was läuft am 32.10.?", "invalid_date"),
+        ("Hallo", "greeting"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("asdfgh qwertz", "unknown"),
+        ("Wie wird das Wetter?", "unknown"),
+        ("🎉🎉🎉", "unknown"),
+    ],
+)
 async def test_intents(ctx: AppContext, question: str, intent: str) -> None:
     assert ask(ctx, question).intent == intent
 
@@ -184,7 +198,10 @@ async def test_answer_gives_weekday_date_time_and_speakers(ctx: AppContext) -> N
     assert "Max Thinius" in text
     german = answer_replies(ctx, ask(ctx, "Wann spricht Max Thinius?"), "de")[0].plain
     assert "Dienstag, 6. Oktober 2020, 10:00 Uhr" in german
-    assert [b.action for row in replies[0].buttons for b in row][:2] == [f"/anmelden {THINIUS}", f"/kalender {THINIUS}"]
+    assert [b.action for row in replies[0].buttons for b in row][:2] == [
+        f"/anmelden {THINIUS}",
+        f"/kalender {THINIUS}",
+    ]
 
 
 async def test_nothing_found_is_honest_and_offers_the_next_event(ctx: AppContext) -> None:

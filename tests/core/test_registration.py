@@ -29,8 +29,11 @@ async def set_capacity(ctx: AppContext, slug: str, capacity: int) -> None:
 async def statuses(ctx: AppContext, slug: str = THINIUS) -> dict[str, str]:
     async with ctx.db.sessions() as session:
         rows = await session.execute(
-            select(Member.user_id, Registration.status).join(Registration, Registration.member_id == Member.id)
-            .join(Event, Event.id == Registration.event_id).where(Event.slug == slug))
+            select(Member.user_id, Registration.status)
+            .join(Registration, Registration.member_id == Member.id)
+            .join(Event, Event.id == Registration.event_id)
+            .where(Event.slug == slug)
+        )
         return dict(rows.all())
 
 
@@ -50,9 +53,13 @@ async def test_first_registration_asks_for_consent_and_stores_nothing_before(any
 
 async def test_register_by_slug_speaker_fuzzy_title_and_deep_link(ctx: AppContext) -> None:
     await ctx.registrations.give_consent(person("anna"))
-    for user, text in [("anna", f"/anmelden {THINIUS}"), ("bert", "anmelden Thinius"),
-                       ("cara", "/anmelden größte Zukunft"), ("dora", f"/start anmelden-{THINIUS}"),
-                       ("emil", "/register groesste zukunft")]:
+    for user, text in [
+        ("anna", f"/anmelden {THINIUS}"),
+        ("bert", "anmelden Thinius"),
+        ("cara", "/anmelden größte Zukunft"),
+        ("dora", f"/start anmelden-{THINIUS}"),
+        ("emil", "/register groesste zukunft"),
+    ]:
         await ctx.registrations.give_consent(person(user))
         replies = await say(ctx, text, user=user)
         assert "angemeldet" in text_of(replies) or "registered" in text_of(replies), (text, text_of(replies))
@@ -75,14 +82,22 @@ async def test_waitlist_promotion_and_notification(any_ctx: AppContext) -> None:
     await set_capacity(ctx, THINIUS, 2)
     for user in ("anna", "bert", "cara", "dora"):
         await registered(ctx, user)
-    assert await statuses(ctx) == {"anna": "confirmed", "bert": "confirmed", "cara": "waitlisted",
-                                   "dora": "waitlisted"}
+    assert await statuses(ctx) == {
+        "anna": "confirmed",
+        "bert": "confirmed",
+        "cara": "waitlisted",
+        "dora": "waitlisted",
+    }
     replies = await say(ctx, f"/anmelden {THINIUS}", user="dora")
     assert "Platz 2 der Warteliste" in text_of(replies) or "Platz 2" in text_of(replies)
     replies = await say(ctx, "abmelden Thinius", user="bert")
     assert "storniert" in text_of(replies)
-    assert await statuses(ctx) == {"anna": "confirmed", "bert": "cancelled", "cara": "confirmed",
-                                   "dora": "waitlisted"}
+    assert await statuses(ctx) == {
+        "anna": "confirmed",
+        "bert": "cancelled",
+        "cara": "confirmed",
+        "dora": "waitlisted",
+    }
     async with ctx.db.sessions() as session:
         queued = (await session.scalars(select(OutboxMessage))).all()
     assert [(m.platform, m.chat_id, m.status) for m in queued] == [("telegram", "cara", "pending")]
@@ -142,7 +157,7 @@ async def test_calendar_file_is_valid_icalendar(ctx: AppContext) -> None:
 
 
 async def test_attendee_export_is_for_managers_only(ctx: AppContext) -> None:
-    await ctx.registrations.give_consent(person("evil", name="=HYPERLINK(\"http://x\")"))
+    await ctx.registrations.give_consent(person("evil", name='=HYPERLINK("http://x")'))
     await say(ctx, f"/anmelden {THINIUS}", user="evil")
     replies = await say(ctx, f"/export {THINIUS}")
     assert "Community-Manager" in text_of(replies)
@@ -153,7 +168,7 @@ async def test_attendee_export_is_for_managers_only(ctx: AppContext) -> None:
     assert attachment is not None and attachment.mime_type == "text/csv"
     rows = list(csv.reader(io.StringIO(attachment.data.decode("utf-8-sig")), delimiter=";"))
     assert rows[0] == ["status", "name", "platform", "user_id", "registered_at"]
-    assert rows[1][:4] == ["confirmed", "'=HYPERLINK(\"http://x\")", "telegram", "evil"]
+    assert rows[1][:4] == ["confirmed", '\'=HYPERLINK("http://x")', "telegram", "evil"]
 
 
 async def test_concurrent_registrations_never_overbook_sqlite(ctx: AppContext) -> None:
