@@ -22,6 +22,7 @@ from nio import (
     LoginResponse,
     MatrixRoom,
     MegolmEvent,
+    ProfileGetError,
     ReactionEvent,
     RoomCreateError,
     RoomMemberEvent,
@@ -76,6 +77,26 @@ class MatrixContext(Protocol):
     async def handle(self, incoming: Incoming) -> list[Reply]: ...
 
 
+class _Client(AsyncClient):
+    """nio's client with one lock around applying sync responses.
+
+    Applying a sync may invalidate a room's outbound Megolm session (membership changes); if that happens while
+    a send is sharing the session, nio encrypts with a fresh session nobody received. Encrypted sends hold the
+    same lock, so each send shares and uses one consistent session.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.crypto_lock = asyncio.Lock()
+
+    async def receive_response(self, response: Any) -> None:
+        if isinstance(response, SyncResponse):
+            async with self.crypto_lock:
+                await super().receive_response(response)
+        else:
+            await super().receive_response(response)
+
+
 class MatrixAdapter:
     """Connects one bot account; `start()` runs sync and processing in background tasks."""
 
@@ -98,7 +119,7 @@ class MatrixAdapter:
         self.max_rate_wait = max_rate_wait
         self.push_interval = push_interval
         self.ready_timeout = ready_timeout
-        self.client: AsyncClient | None = None
+        self.client: _Client | None = None
         self._session = MatrixSession(homeserver=self.homeserver, user_id=self.user_id)
         self._queue: asyncio.Queue[tuple[SyncResponse, str | None, bool] | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -150,7 +171,7 @@ class MatrixAdapter:
             await self.client.close()
             self.client = None
 
-    def _require_client(self) -> AsyncClient:
+    def _require_client(self) -> _Client:
         if self.client is None:
             raise TemporaryFailure("Matrix adapter is not running")
         return self.client
@@ -160,7 +181,7 @@ class MatrixAdapter:
         config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0, encryption_enabled=True,
                                    store_sync_tokens=False, request_timeout=30)
         device_id = settings.matrix_device_id or self._session.device_id or None
-        self.client = client = AsyncClient(self.homeserver, self.user_id, device_id=device_id,
+        self.client = client = _Client(self.homeserver, self.user_id, device_id=device_id,
                                            store_path=str(self.store_dir), config=config)
         token = settings.matrix_access_token.get_secret_value() if settings.matrix_access_token else None
         if token is None and self._session.access_token:
@@ -320,7 +341,8 @@ class MatrixAdapter:
             events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
         membership_changed = False
         for event in events[start:]:
-            if isinstance(event, RoomMemberEvent):
+            if isinstance(event, RoomMemberEvent) and event.state_key != self.user_id \
+                    and event.membership in ("leave", "ban"):
                 membership_changed = True
             if skip_messages or getattr(event, "sender", None) == self.user_id:
                 continue
@@ -542,9 +564,15 @@ class MatrixAdapter:
 
     async def _room_send(self, room_id: str, content: dict[str, Any]) -> str:
         client = self._require_client()
+        room = client.rooms.get(room_id)
         try:
-            response = await self._call("send", lambda: client.room_send(
-                room_id, "m.room.message", content, ignore_unverified_devices=True))
+            if room is not None and room.encrypted:
+                async with client.crypto_lock:
+                    response = await self._call("send", lambda: client.room_send(
+                        room_id, "m.room.message", content, ignore_unverified_devices=True))
+            else:
+                response = await self._call("send", lambda: client.room_send(
+                    room_id, "m.room.message", content, ignore_unverified_devices=True))
         except LocalProtocolError as exc:
             raise Unreachable(f"cannot send to {room_id}: {exc}") from None
         if isinstance(response, RoomSendResponse):
@@ -600,22 +628,32 @@ class MatrixAdapter:
                 if room.member_count == 2 and user_id in room.users:
                     self._session.direct_rooms[user_id] = room.room_id
                     return room.room_id
+            profile = await self._call("profile", lambda: client.get_profile(user_id))
+            if isinstance(profile, ProfileGetError):
+                raise _failure(f"profile of {user_id}", profile)
             response = await self._call("create direct chat", lambda: client.room_create(
                 is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat,
                 initial_state=[EnableEncryptionBuilder().as_dict()]))
             if isinstance(response, RoomCreateError):
                 raise _failure(f"direct chat with {user_id}", response)
             room_id = str(response.room_id)
-            await self._wait_for_room(room_id)
+            await self._wait_for_room(room_id, user_id)
             self._session.direct_rooms[user_id] = room_id
             self._session.save(self.session_path)
             logger.info("Matrix: opened a direct chat %s with %s", room_id, user_id)
             return room_id
 
-    async def _wait_for_room(self, room_id: str, wait: float = 15.0) -> None:
+    async def _wait_for_room(self, room_id: str, user_id: str, wait: float = 15.0) -> None:
+        """Wait until sync shows the new room encrypted with the user invited (and their devices queried)."""
+        client = self._require_client()
+
+        def ready() -> bool:
+            room = client.rooms.get(room_id)
+            return room_id in self._seen_rooms and room is not None and room.encrypted and user_id in room.users
+
         try:
             async with asyncio.timeout(wait), self._synced:
-                await self._synced.wait_for(lambda: room_id in self._seen_rooms)
+                await self._synced.wait_for(ready)
         except TimeoutError:
             raise TemporaryFailure(f"room {room_id} did not appear in sync") from None
 

@@ -13,6 +13,7 @@ from nio import (
     Event,
     InviteMemberEvent,
     LocalProtocolError,
+    MegolmEvent,
     RoomCreateResponse,
     RoomPreset,
     RoomSendResponse,
@@ -44,13 +45,30 @@ async def wait_for_event(client: AsyncClient, room_id: str, match: Callable[[Eve
                          within: float = 15.0) -> Event:
     """Sync until an event in the room matches; fails after `within` seconds."""
     deadline = time.monotonic() + within
+    undecrypted: list[MegolmEvent] = []
     while time.monotonic() < deadline:
         response = await sync_once(client, timeout_ms=500)
         info = response.rooms.join.get(room_id)
-        for event in info.timeline.events if info else []:
-            if match(event):
+        events = [*_decrypt_late(client, undecrypted), *(info.timeline.events if info else [])]
+        for event in events:
+            if isinstance(event, MegolmEvent):
+                undecrypted.append(event)
+            elif match(event):
                 return event
     raise AssertionError(f"no matching event in {room_id} within {within} s")
+
+
+def _decrypt_late(client: AsyncClient, pending: list[MegolmEvent]) -> list[Event]:
+    """Events whose room key arrived after them (as Element retries them)."""
+    decrypted = []
+    for event in list(pending):
+        try:
+            plain = client.decrypt_event(event)
+        except Exception:
+            continue
+        pending.remove(event)
+        decrypted.append(plain)
+    return decrypted
 
 
 async def collect_events(client: AsyncClient, room_id: str, seconds: float,
@@ -106,7 +124,6 @@ async def accept_invites(client: AsyncClient, within: float = 15.0) -> list[tupl
             await client.join(room_id)
             joined.append((room_id, inviter))
         if joined:
-            await sync_once(client)
             return joined
     raise AssertionError(f"no invite for {client.user_id} within {within} s")
 
