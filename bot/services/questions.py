@@ -20,6 +20,8 @@ KIND_WORDS: dict[str, str] = {
     "webinar": "webtalk",
     "webinare": "webtalk",
     "webinars": "webtalk",
+    "talk": "webtalk",
+    "talks": "webtalk",
     "onlinevortrag": "webtalk",
     "vortrag": "webtalk",
     "vortraege": "webtalk",
@@ -72,6 +74,48 @@ LIST_WORDS = frozenset(
     "veranstaltung veranstaltungen event events termine termin angebote programm "
     "schedule calendar kalender".split()
 )
+# English topic words members use for the network's German vocabulary.
+GLOSSARY: dict[str, tuple[str, ...]] = {
+    "vacancy": ("leerstand",),
+    "vacancies": ("leerstand",),
+    "vacant": ("leerstand",),
+    "empty": ("leerstand",),
+    "digitalisation": ("digitalisierung",),
+    "digitalization": ("digitalisierung",),
+    "digital": ("digitalisierung",),
+    "future": ("zukunft",),
+    "funding": ("foerderung", "foerderprogramme"),
+    "subsidies": ("foerderung",),
+    "mobility": ("mobilitaet",),
+    "retail": ("einzelhandel", "handel"),
+    "retailers": ("handel",),
+    "shops": ("handel", "laden"),
+    "downtown": ("innenstadt",),
+    "centre": ("innenstadt",),
+    "center": ("innenstadt",),
+    "logistics": ("logistik",),
+    "newcomers": ("willkommen",),
+    "welcome": ("willkommen",),
+    "onboarding": ("willkommen", "einfuehrung"),
+    "property": ("immobilien",),
+    "properties": ("immobilien",),
+    "estate": ("immobilien",),
+    "letting": ("nachvermietung",),
+    "reletting": ("nachvermietung",),
+    "tenants": ("nachvermietung", "mieter"),
+    "research": ("forschung",),
+    "public": ("oeffentlicher",),
+    "space": ("raum",),
+    "tourism": ("tourismus",),
+    "culture": ("kultur",),
+    "housing": ("wohnen",),
+    "climate": ("klimaschutz",),
+    "quality": ("lebensqualitaet",),
+    "marketing": ("stadtmarketing", "marketing"),
+    "network": ("netzwerk",),
+    "networking": ("netzwerk",),
+    "platform": ("plattform",),
+}
 HELP_WORDS = frozenset("hilfe help befehle commands".split())
 
 
@@ -173,6 +217,10 @@ def answer_question(
             speaker_words.append(word)
             continue
         matched = catalog.expand(word)
+        for german in GLOSSARY.get(word, ()):
+            for index, weight in catalog.expand(german).items():
+                matched = dict(matched) if matched is not None else {}
+                matched[index] = max(weight, matched.get(index, 0))
         if matched:
             topics.append(word)
             for index, weight in matched.items():

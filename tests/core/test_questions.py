@@ -74,6 +74,10 @@ DEMO_CASES: list[tuple[str, list[str]]] = [
     ("When is the next WebTalk?", [VITALE]),
     ("What is happening tomorrow?", []),
     ("Wann ist der WebTalk Willkommen bei den Stadtrettern?", [WILLKOMMEN]),
+    ("Is there anything about vacancies?", [ROUNDTABLE]),
+    ("Anything on digitalisation?", [VITALE, THINIUS]),
+    ("Is there a talk about the future?", [VITALE, THINIUS]),
+    ("Anything for newcomers?", [WILLKOMMEN]),
 ]
 
 
