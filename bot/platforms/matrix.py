@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
+import hashlib
 import io
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp.client_exceptions import ClientConnectionError
 from nio import (
@@ -37,20 +38,26 @@ from nio import (
 from nio.event_builders import EnableEncryptionBuilder
 
 from bot.chat import Attachment, ChatRef, Incoming, MessageRef, Platform, Reply, Sender
-from bot.config import Settings
 from bot.platforms.base import TemporaryFailure, Unreachable
 from bot.platforms.matrix_render import (
     add_relation,
+    edit_content,
+    emoji_key,
     file_content,
     mentions_user,
     notice_content,
+    pill_labels,
     reaction_action,
+    reaction_actions,
     relation_of,
     strip_mention,
     strip_reply_fallback,
 )
-from bot.platforms.matrix_session import MatrixSession
+from bot.platforms.matrix_session import MatrixSession, ReactionStore
 from bot.text import clean_input
+
+if TYPE_CHECKING:
+    from bot.app import AppContext
 
 logger = logging.getLogger(__name__)
 
@@ -62,27 +69,12 @@ _SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 50}}, "presence":
 _GAP_LIMIT = 500  # events fetched per room after a long downtime before older ones are given up
 
 
-class _Messages(Protocol):
-    def record(self, chat: ChatRef, message_id: str, subject: str) -> Any: ...
-
-    async def subject_of(self, chat: ChatRef, message_id: str) -> str | None: ...
-
-
-class MatrixContext(Protocol):
-    """What the adapter needs from the core's AppContext."""
-
-    settings: Settings
-    messages: _Messages
-
-    async def handle(self, incoming: Incoming) -> list[Reply]: ...
-
-
 class _Client(AsyncClient):
     """nio's client with one lock around applying sync responses.
 
-    Applying a sync may invalidate a room's outbound Megolm session (membership changes); if that happens while
-    a send is sharing the session, nio encrypts with a fresh session nobody received. Encrypted sends hold the
-    same lock, so each send shares and uses one consistent session.
+    Applying a sync may invalidate a room's outbound Megolm session (membership, new devices); if that happens
+    while a send is sharing the session, nio encrypts with a fresh session nobody received. Encrypted sends
+    hold the same lock, so each send shares and uses one consistent session.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -102,7 +94,7 @@ class MatrixAdapter:
 
     platform = Platform.MATRIX.value
 
-    def __init__(self, ctx: MatrixContext, *, sync_timeout_ms: int = 30_000, max_rate_wait: float = 10.0,
+    def __init__(self, ctx: AppContext, *, sync_timeout_ms: int = 30_000, max_rate_wait: float = 10.0,
                  push_interval: float = 0.2, ready_timeout: float = 30.0) -> None:
         settings = ctx.settings
         if not (settings.matrix_homeserver and settings.matrix_user_id):
@@ -131,6 +123,10 @@ class MatrixAdapter:
         self._push_lock = asyncio.Lock()
         self._last_push = 0.0
         self.connected = False
+        self._reactions: ReactionStore | None = None
+        router = getattr(ctx, "router", None)
+        self._commands = frozenset(name for command in getattr(router, "commands", [])
+                                   for name in (*command.de, *command.en))
 
     # ----- lifecycle
 
@@ -138,6 +134,7 @@ class MatrixAdapter:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._session = MatrixSession.load(self.session_path, homeserver=self.homeserver,
                                            user_id=self.user_id)
+        self._reactions = ReactionStore(self.store_dir / "reactions.sqlite3")
         await self._login()
         client = self._require_client()
         if client.should_upload_keys:
@@ -167,6 +164,9 @@ class MatrixAdapter:
         await self._close()
 
     async def _close(self) -> None:
+        if self._reactions is not None:
+            self._reactions.close()
+            self._reactions = None
         if self.client is not None:
             await self.client.close()
             self.client = None
@@ -418,7 +418,8 @@ class MatrixAdapter:
         addressed = True
         if not chat.is_private:
             localpart = self.user_id.partition(":")[0].lstrip("@")
-            names = [self.user_id, localpart, room.user_name(self.user_id) or ""]
+            names = [self.user_id, localpart, room.user_name(self.user_id) or "",
+                     *pill_labels(content, self.user_id)]
             stripped, mentioned = strip_mention(text, names)
             mentioned = mentioned or mentions_user(content, self.user_id)
             if mentioned:
@@ -443,8 +444,11 @@ class MatrixAdapter:
 
     async def _on_reaction(self, room: MatrixRoom, event: ReactionEvent) -> None:
         chat = self._chat(room)
-        subject = await self.ctx.messages.subject_of(chat, event.reacts_to)
-        action = reaction_action(event.key, subject)
+        known = self._reactions.actions(event.reacts_to) if self._reactions else None
+        if known is not None:
+            action = known.get(emoji_key(event.key))
+        else:
+            action = reaction_action(event.key, await self.ctx.messages.subject_of(chat, event.reacts_to))
         if action is None:
             return
         incoming = Incoming(chat=chat, sender=self._sender(room, event.sender), text=action, is_button=True,
@@ -452,7 +456,10 @@ class MatrixAdapter:
                             reply_to=MessageRef(chat=chat, message_id=event.reacts_to), raw=event)
         replies = await self._handle(incoming)
         for reply in replies:
-            if chat.is_private or reply.to is not None:
+            if chat.is_private and reply.edit and reply.to is None and known is not None:
+                await self._answer(incoming, reply, room_id=room.room_id, reply_to=None, thread_root=None,
+                                   edit_of=event.reacts_to)
+            elif chat.is_private or reply.to is not None:
                 await self._answer(incoming, reply, room_id=room.room_id, reply_to=event.reacts_to,
                                    thread_root=None)
             else:
@@ -469,31 +476,34 @@ class MatrixAdapter:
             return []
 
     async def _answer(self, incoming: Incoming, reply: Reply, *, room_id: str, reply_to: str | None,
-                      thread_root: str | None) -> None:
+                      thread_root: str | None, edit_of: str | None = None) -> None:
         target = reply.to
         try:
             if target is not None and target.id != room_id:
                 await self.send(target, reply, paced=False)
             else:
-                await self._send_reply(room_id, reply, reply_to=reply_to, thread_root=thread_root)
+                await self._send_reply(room_id, reply, reply_to=reply_to, thread_root=thread_root,
+                                       edit_of=edit_of)
         except Unreachable as exc:
             logger.warning("Matrix: answer to %s not deliverable: %s", (target or incoming.chat).id, exc)
-            members = getattr(self.ctx, "members", None)
-            if target is not None and target.id.startswith("@") and members is not None:
-                await _maybe_await(members.mark_unreachable(self.platform, target.id))
+            if target is not None and target.id.startswith("@"):
+                await self.ctx.members.mark_unreachable(self.platform, target.id, now=self.ctx.clock.now())
         except TemporaryFailure as exc:
-            await self._defer(incoming, reply, target or incoming.chat, exc)
+            chat = target or ChatRef(self.platform, room_id, incoming.chat.is_private)
+            await self._defer(incoming, reply, chat, exc)
 
     async def _defer(self, incoming: Incoming, reply: Reply, chat: ChatRef, exc: TemporaryFailure) -> None:
         """Hand an answer that could not be sent now to the durable outbox instead of dropping it."""
-        outbox = getattr(self.ctx, "outbox", None)
         message_id = incoming.message.message_id if incoming.message else ""
-        if outbox is None or not message_id:
+        if not message_id:
             logger.warning("Matrix: answer to %s dropped: %s", chat.id, exc)
             return
-        key = f"matrix-answer:{message_id}:{abs(hash(reply.html)) % 10**8}"
+        digest = hashlib.sha1(reply.html.encode()).hexdigest()[:12]
         logger.warning("Matrix: answer to %s deferred to the outbox: %s", chat.id, exc)
-        await _maybe_await(outbox.enqueue(key, chat, reply))
+        # The outbox carries text and buttons; a file is offered again by the command that made it.
+        await self.ctx.outbox.enqueue(f"matrix-answer:{message_id}:{digest}", chat,
+                                      replace(reply, attachment=None, to=None, edit=False),
+                                      now=self.ctx.clock.now())
 
     async def _on_invite(self, room_id: str, invite_state: list[Any]) -> None:
         inviter, is_direct = None, False
@@ -548,18 +558,24 @@ class MatrixAdapter:
             self._last_push = loop.time()
 
     async def _send_reply(self, room_id: str, reply: Reply, *, reply_to: str | None,
-                          thread_root: str | None) -> str:
+                          thread_root: str | None, edit_of: str | None = None) -> str:
         client = self._require_client()
         room = client.rooms.get(room_id)
         if room is None:
             raise Unreachable(f"not a member of {room_id}")
-        content = notice_content(reply)
-        add_relation(content, reply_to=reply_to, thread_root=thread_root)
-        event_id = await self._room_send(room_id, content)
+        content = notice_content(reply, commands=self._commands)
+        if edit_of:
+            await self._room_send(room_id, edit_content(content, edit_of))
+            event_id = edit_of  # reactions keep pointing at the original message
+        else:
+            add_relation(content, reply_to=reply_to, thread_root=thread_root)
+            event_id = await self._room_send(room_id, content)
+        if reply.buttons and self._reactions is not None:
+            self._reactions.remember(event_id, reaction_actions(reply))
         if reply.attachment is not None:
             await self._send_file(room, reply.attachment, thread_root=thread_root)
         if reply.subject:
-            await _maybe_await(self.ctx.messages.record(self._chat(room), event_id, reply.subject))
+            await self.ctx.messages.record(self._chat(room), event_id, reply.subject)
         return event_id
 
     async def _room_send(self, room_id: str, content: dict[str, Any]) -> str:
@@ -649,7 +665,9 @@ class MatrixAdapter:
 
         def ready() -> bool:
             room = client.rooms.get(room_id)
-            return room_id in self._seen_rooms and room is not None and room.encrypted and user_id in room.users
+            if room_id not in self._seen_rooms or room is None:
+                return False
+            return bool(room.encrypted) and user_id in room.users
 
         try:
             async with asyncio.timeout(wait), self._synced:
@@ -663,8 +681,6 @@ def _is_notice(event: RoomMessageText) -> bool:
 
 
 def _retarget(reply: Reply, chat: ChatRef) -> Reply:
-    from dataclasses import replace
-
     return replace(reply, to=chat)
 
 
@@ -679,7 +695,3 @@ def _failure(what: str, response: Any) -> Exception:
     return TemporaryFailure(f"{what}: {code or status or 'error'}")
 
 
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value

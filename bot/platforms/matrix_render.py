@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from typing import Any
 
-from bot.chat import Button, Reply
+from bot.chat import Reply
 from bot.text import html_to_matrix, html_to_plain
 
 # Reacting with one of these to a message about an event runs the command for that event as the reacting user.
 REACTION_COMMANDS: dict[str, str] = {"✅": "anmelden", "❌": "abmelden", "📅": "kalender"}
-_COMMAND_REACTIONS = {command: emoji for emoji, command in REACTION_COMMANDS.items()}
-# English command names the core also accepts, mapped to the German ones the reactions stand for.
-_ALIASES = {"register": "anmelden", "cancel": "abmelden", "calendar": "kalender"}
 
 _REPLY_FALLBACK_HTML = re.compile(r"<mx-reply>.*?</mx-reply>", re.S)
 
@@ -25,10 +23,37 @@ def subject_slug(subject: str | None) -> str | None:
     return None
 
 
+def emoji_key(text: str) -> str:
+    """A reaction key compared without variation selectors (clients send "ℹ️" and "ℹ" alike)."""
+    return text.replace("\ufe0f", "").strip()
+
+
+def leading_emoji(label: str) -> str | None:
+    """The emoji a button label starts with ("✅ Anmelden" -> "✅"), or None."""
+    first = label.split(maxsplit=1)[0] if label.strip() else ""
+    if any(ch.isascii() and ch.isalnum() for ch in first):
+        return None
+    # "ℹ️" is a letter followed by the emoji variation selector; most emoji are symbols (So).
+    if "\ufe0f" in first or any(unicodedata.category(ch) == "So" for ch in first):
+        return emoji_key(first) or None
+    return None
+
+
+def reaction_actions(reply: Reply) -> dict[str, str]:
+    """Emoji -> command for the buttons of a reply whose label starts with an emoji used once in it."""
+    found: dict[str, list[str]] = {}
+    for row in reply.buttons:
+        for button in row:
+            emoji = leading_emoji(button.label)
+            if emoji:
+                found.setdefault(emoji, []).append(button.action)
+    return {emoji: actions[0] for emoji, actions in found.items() if len(actions) == 1}
+
+
 def reaction_action(key: str, subject: str | None) -> str | None:
-    """The command line a reaction stands for on a message with this subject, or None."""
+    """The command a documented reaction stands for on a message about an event (no buttons known)."""
     slug = subject_slug(subject)
-    command = REACTION_COMMANDS.get(key.replace("\ufe0f", ""))
+    command = REACTION_COMMANDS.get(emoji_key(key))
     if slug is None or command is None:
         return None
     return f"/{command} {slug}"
@@ -39,36 +64,59 @@ def as_bang(action: str) -> str:
     return "!" + action.removeprefix("/") if action.startswith("/") else action
 
 
-def button_hint(button: Button, slug: str | None) -> str:
-    """How to do on Matrix what a button does elsewhere: an emoji to react with, or the command to type."""
-    parts = button.action.split()
-    command = parts[0].removeprefix("/").lower() if parts else ""
-    command = _ALIASES.get(command, command)
-    emoji = _COMMAND_REACTIONS.get(command)
-    if emoji and slug is not None and parts[1:] == [slug]:
-        return f"{emoji} = {button.label}"
-    return f"{button.label}: {as_bang(button.action)}"
+def hints(reply: Reply) -> str:
+    """Buttons as text: the label to react with where its emoji is unique, else label and command."""
+    by_reaction = reaction_actions(reply)
+    lines = []
+    for row in reply.buttons:
+        parts = []
+        for button in row:
+            emoji = leading_emoji(button.label)
+            if emoji and by_reaction.get(emoji) == button.action:
+                parts.append(button.label)
+            else:
+                parts.append(f"{button.label} → {as_bang(button.action)}")
+        lines.append(" · ".join(parts))
+    return "\n".join(lines)
 
 
-def hints_line(reply: Reply) -> str:
-    """All buttons of a reply as one line of hints, or "" if it has none."""
-    slug = subject_slug(reply.subject)
-    hints = [button_hint(button, slug) for row in reply.buttons for button in row]
-    return " · ".join(hints)
+def bang_commands(markup: str, names: frozenset[str]) -> str:
+    """Write "/hilfe" as "!hilfe" in reply text: Matrix clients would run "/hilfe" as their own command."""
+    if not names:
+        return markup
+
+    def swap(match: re.Match[str]) -> str:
+        return f"{match.group(1)}!{match.group(2)}" if match.group(2).lower() in names else match.group(0)
+
+    return _SLASH_COMMAND.sub(swap, markup)
 
 
-def notice_content(reply: Reply) -> dict[str, Any]:
-    """The m.notice content for a reply: HTML `formatted_body`, plain `body`, buttons as a line of hints."""
-    markup = reply.html
-    hints = hints_line(reply)
-    if hints:
-        markup = f"{markup}\n\n<i>{html.escape(hints, quote=False)}</i>"
+_SLASH_COMMAND = re.compile(r"(^|[\s>(\"„«])/([A-Za-zÄÖÜäöüß]+)\b", re.M)
+
+
+def notice_content(reply: Reply, *, commands: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The m.notice content for a reply: HTML `formatted_body`, plain `body`, buttons as lines of hints."""
+    markup = bang_commands(reply.html, commands)
+    line = hints(reply)
+    if line:
+        markup = f"{markup}\n\n<i>{html.escape(line, quote=False)}</i>"
     return {
         "msgtype": "m.notice",
         "body": html_to_plain(markup),
         "format": "org.matrix.custom.html",
         "formatted_body": html_to_matrix(markup),
     }
+
+
+def edit_content(new: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """An m.replace edit of one of the bot's messages (e.g. the consent question once answered)."""
+    content = {key: value for key, value in new.items() if key != "m.relates_to"}
+    content["body"] = f"* {new['body']}"
+    if "formatted_body" in new:
+        content["formatted_body"] = f"* {new['formatted_body']}"
+    content["m.new_content"] = {key: value for key, value in new.items() if key != "m.relates_to"}
+    content["m.relates_to"] = {"rel_type": "m.replace", "event_id": event_id}
+    return content
 
 
 def add_relation(content: dict[str, Any], *, reply_to: str | None, thread_root: str | None) -> None:
@@ -125,6 +173,16 @@ def mentions_user(content: dict[str, Any], user_id: str) -> bool:
         formatted = _REPLY_FALLBACK_HTML.sub("", formatted)
         return f"matrix.to/#/{user_id}" in formatted
     return False
+
+
+def pill_labels(content: dict[str, Any], user_id: str) -> list[str]:
+    """The visible text of pill links to the user ("Stadtretter" in <a href="https://matrix.to/#/@bot:x">)."""
+    formatted = content.get("formatted_body")
+    if not isinstance(formatted, str):
+        return []
+    pattern = rf'<a\s+href="https://matrix\.to/#/{re.escape(user_id)}"\s*>(.*?)</a>'
+    return [html.unescape(re.sub(r"<[^>]*>", "", label)).strip()
+            for label in re.findall(pattern, _REPLY_FALLBACK_HTML.sub("", formatted), flags=re.S)]
 
 
 def relation_of(content: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,3 +53,36 @@ class MatrixSession:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(asdict(self), handle)
         os.replace(tmp, path)
+
+
+class ReactionStore:
+    """Which reaction runs which command on each message the bot sent with buttons (the newest 5000)."""
+
+    KEEP = 5000
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path)
+        self._db.execute("CREATE TABLE IF NOT EXISTS reactions"
+                         " (event_id TEXT PRIMARY KEY, actions TEXT NOT NULL)")
+        self._db.commit()
+        self._writes = 0
+
+    def remember(self, event_id: str, actions: dict[str, str]) -> None:
+        self._db.execute("INSERT OR REPLACE INTO reactions (event_id, actions) VALUES (?, ?)",
+                         (event_id, json.dumps(actions)))
+        self._writes += 1
+        if self._writes % 100 == 0:
+            self._db.execute("DELETE FROM reactions"
+                             " WHERE rowid <= (SELECT MAX(rowid) FROM reactions) - ?", (self.KEEP,))
+        self._db.commit()
+
+    def actions(self, event_id: str) -> dict[str, str] | None:
+        row = self._db.execute("SELECT actions FROM reactions WHERE event_id = ?", (event_id,)).fetchone()
+        if row is None:
+            return None
+        loaded: dict[str, str] = json.loads(row[0])
+        return loaded
+
+    def close(self) -> None:
+        self._db.close()

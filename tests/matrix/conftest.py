@@ -38,9 +38,6 @@ async def clients(synapse: Synapse, stores: Path) -> AsyncIterator[list[object]]
         await client.close()  # type: ignore[attr-defined]
 
 
-CORE_READY = Path(__file__).resolve().parents[2] / ".core-ready"
-
-
 @pytest.fixture
 async def make_bot(synapse: Synapse, tmp_path: Path) -> AsyncIterator[Any]:
     """Start bot adapters (stopped at the end); the same data_dir and user make a restart."""
@@ -67,10 +64,28 @@ async def make_bot(synapse: Synapse, tmp_path: Path) -> AsyncIterator[Any]:
     yield make
     for adapter in running:
         await adapter.stop()
+    for ctx in {id(a.ctx): a.ctx for a in running}.values():
+        if hasattr(ctx, "close"):
+            await ctx.close()
 
 
 async def make_context(settings: Any) -> Any:
-    """The real core once it exists, else a stand-in with answers shaped like the real ones."""
-    from tests.matrix.helpers import StubCore
+    """The real core, recording what reaches it."""
+    from bot.app import build_context
 
-    return StubCore(settings)
+    return Recording(await build_context(settings))
+
+
+class Recording:
+    """The core's AppContext, remembering every Incoming handed to it (for assertions)."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+        self.seen: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    async def handle(self, incoming: Any) -> Any:
+        self.seen.append(incoming)
+        return await self._ctx.handle(incoming)

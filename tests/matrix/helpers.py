@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from nio import (
@@ -20,8 +18,6 @@ from nio import (
     SyncResponse,
 )
 from nio.event_builders import EnableEncryptionBuilder
-
-from bot.chat import Attachment, Button, ChatRef, Incoming, Reply
 
 
 async def sync_once(client: AsyncClient, timeout_ms: int = 0) -> SyncResponse:
@@ -133,42 +129,6 @@ async def say(client: AsyncClient, room_id: str, text: str, **extra: Any) -> str
     response = await client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
     assert isinstance(response, RoomSendResponse), response
     return str(response.event_id)
-
-
-@dataclass
-class StubMessages:
-    subjects: dict[tuple[str, str], str] = field(default_factory=dict)
-
-    def record(self, chat: ChatRef, message_id: str, subject: str) -> None:
-        self.subjects[(chat.key, message_id)] = subject
-
-    async def subject_of(self, chat: ChatRef, message_id: str) -> str | None:
-        return self.subjects.get((chat.key, message_id))
-
-
-@dataclass
-class StubCore:
-    """Stands in for the core's AppContext until it exists: a few answers shaped like the real ones."""
-
-    settings: Any
-    messages: StubMessages = field(default_factory=StubMessages)
-    seen: list[Incoming] = field(default_factory=list)
-
-    async def handle(self, incoming: Incoming) -> list[Reply]:
-        self.seen.append(incoming)
-        if not incoming.addressed:
-            return []
-        text = incoming.text.lstrip("!/")
-        if text.startswith("anmelden "):
-            slug = text.split()[1]
-            ics = Attachment(f"{slug}.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
-            return [Reply(html=f"Du bist angemeldet: <b>{slug}</b>", attachment=ics)]
-        if text.startswith("wait"):
-            await asyncio.sleep(0)
-        return [Reply(html="Nächster WebTalk: <b>Vitale Standorte</b> am 30.09.2020",
-                      buttons=((Button("Anmelden", "/anmelden webtalk-vitale-standorte"),
-                                Button("Kalender", "/kalender webtalk-vitale-standorte")),),
-                      subject="event:webtalk-vitale-standorte")]
 
 
 async def download(client: AsyncClient, mxc: str) -> bytes:

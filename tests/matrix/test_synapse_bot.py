@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nio import RoomMessageNotice
+from nio import RoomGetStateEventResponse, RoomMessageNotice
 
 from bot.chat import ChatRef, Reply
 from bot.platforms.base import Unreachable
@@ -15,11 +15,11 @@ from tests.matrix.helpers import (
     accept_invites,
     create_room,
     download,
+    from_bot,
     react,
     relation,
-    sync_once,
-    from_bot,
     say,
+    sync_once,
     wait_for_event,
     wait_joined,
 )
@@ -28,12 +28,17 @@ from tests.matrix.synapse import Synapse
 pytestmark = pytest.mark.synapse
 
 QUESTION = "Wann ist der nächste WebTalk?"
+SLUG = "webtalk-vitale-standorte"
 
 
-async def _user(synapse: Synapse, stores: Path, clients: list[Any], name: str | None = None) -> Any:
-    client = await synapse.client(store=stores, localpart=name)
+async def _user(synapse: Synapse, stores: Path, clients: list[Any]) -> Any:
+    client = await synapse.client(store=stores)
     clients.append(client)
     return client
+
+
+def body(event: Any) -> str:
+    return str(event.source["content"]["body"])
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
@@ -48,12 +53,21 @@ async def test_direct_chat_question_is_answered(synapse: Synapse, stores: Path, 
 
     answer = await wait_for_event(anna, room_id, from_bot(bot.user_id))
     assert isinstance(answer, RoomMessageNotice)
+    assert answer.decrypted is encrypted
     content = answer.source["content"]
     assert "Vitale Standorte" in content["body"]
     assert "<b>" not in content["body"]
     assert content["format"] == "org.matrix.custom.html"
-    assert "Vitale Standorte" in content["formatted_body"]
-    assert answer.decrypted is encrypted
+    assert "<b>Vitale Standorte" in content["formatted_body"]
+    assert "\n" not in content["formatted_body"]
+    # The buttons become hints: react with the emoji.
+    assert content["body"].endswith("✅ Anmelden · 📅 Kalender · ℹ️ Details")
+    assert "m.relates_to" not in content
+
+    await say(anna, room_id, "!hilfe")
+    help_text = body(await wait_for_event(anna, room_id, from_bot(bot.user_id)))
+    assert "!termine" in help_text
+    assert "/termine" not in help_text
 
 
 async def test_invite_from_disallowed_user_is_declined(synapse: Synapse, stores: Path, clients: list[Any],
@@ -71,11 +85,10 @@ async def test_invite_from_disallowed_user_is_declined(synapse: Synapse, stores:
 
 
 async def wait_for_membership(client: Any, room_id: str, user_id: str, membership: str) -> None:
-    from nio import RoomGetStateEventResponse
-
     for _ in range(100):
         response = await client.room_get_state_event(room_id, "m.room.member", user_id)
-        if isinstance(response, RoomGetStateEventResponse) and response.content.get("membership") == membership:
+        content = response.content if isinstance(response, RoomGetStateEventResponse) else {}
+        if content.get("membership") == membership:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"{user_id} never reached {membership} in {room_id}")
@@ -98,8 +111,8 @@ async def test_bot_leaves_room_where_it_is_alone(synapse: Synapse, stores: Path,
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
-async def test_group_room_commands_mentions_and_files(synapse: Synapse, stores: Path, clients: list[Any],
-                                                      make_bot: Any, encrypted: bool) -> None:
+async def test_group_room_commands_mentions_files_and_reactions(
+        synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any, encrypted: bool) -> None:
     bot = await make_bot()
     anna = await _user(synapse, stores, clients)
     ben = await _user(synapse, stores, clients)
@@ -109,52 +122,60 @@ async def test_group_room_commands_mentions_and_files(synapse: Synapse, stores: 
     await wait_joined(anna, room_id, bot.user_id)
     await wait_joined(anna, room_id, ben.user_id)
 
-    await say(anna, room_id, "Hallo zusammen, wer kommt morgen?")
-    command = await say(anna, room_id, "!anmelden webtalk-vitale-standorte")
+    # Chatter is not for the bot; a command is, and is answered as a reply to it.
+    await say(anna, room_id, "Hallo zusammen, wer kommt am Freitag?")
+    command = await say(anna, room_id, f"!anmelden {SLUG}")
+    consent = await wait_for_event(anna, room_id, from_bot(bot.user_id))
+    assert relation(consent) == {"m.in_reply_to": {"event_id": command}}
+    assert "einverstanden" in body(consent)
+    await say(anna, room_id, f"!einwilligen {SLUG}")
+    registered = await wait_for_event(anna, room_id, from_bot(bot.user_id))
+    assert "Sie sind angemeldet" in body(registered)
 
-    answer = await wait_for_event(anna, room_id, from_bot(bot.user_id))
-    assert relation(answer) == {"m.in_reply_to": {"event_id": command}}
-    assert "angemeldet" in answer.source["content"]["body"]
+    # The calendar file is uploaded (encrypted in encrypted rooms) and sent as m.file.
+    await say(anna, room_id, f"!kalender {SLUG}")
     attachment = await wait_for_event(anna, room_id, from_bot(bot.user_id, msgtype="m.file"))
     content = attachment.source["content"]
-    assert content["body"] == "webtalk-vitale-standorte.ics"
+    assert content["body"] == f"{SLUG}.ics"
     if encrypted:
         from nio.crypto import decrypt_attachment
 
-        data = await download(anna, content["file"]["url"])
-        plain = decrypt_attachment(data, content["file"]["key"]["k"], content["file"]["hashes"]["sha256"],
-                                   content["file"]["iv"])
         assert "url" not in content
+        secret = content["file"]
+        data = decrypt_attachment(await download(anna, secret["url"]), secret["key"]["k"],
+                                  secret["hashes"]["sha256"], secret["iv"])
     else:
-        plain = await download(anna, content["url"])
-    assert plain.startswith(b"BEGIN:VCALENDAR")
+        data = await download(anna, content["url"])
+    assert data.startswith(b"BEGIN:VCALENDAR")
 
-    mention = await say(anna, room_id, f"stadtretter {QUESTION}",
-                        format="org.matrix.custom.html",
-                        formatted_body=f'<a href="https://matrix.to/#/{bot.user_id}">bot</a> {QUESTION}',
-                        **{"m.mentions": {"user_ids": [bot.user_id]}})
-    answer = await wait_for_event(anna, room_id, from_bot(bot.user_id))
-    assert relation(answer) == {"m.in_reply_to": {"event_id": mention}}
-    assert "Vitale Standorte" in answer.source["content"]["body"]
-    assert "✅ = Anmelden" in answer.source["content"]["body"]
+    # A mention (pill with m.mentions) is a question to the bot; the mention is not part of the question.
+    pill = f'<a href="https://matrix.to/#/{bot.user_id}">stadtretter</a>'
+    mention = await say(anna, room_id, f"stadtretter: {QUESTION}", format="org.matrix.custom.html",
+                        formatted_body=f"{pill}: {QUESTION}", **{"m.mentions": {"user_ids": [bot.user_id]}})
+    card = await wait_for_event(anna, room_id, from_bot(bot.user_id))
+    assert relation(card) == {"m.in_reply_to": {"event_id": mention}}
+    assert "Vitale Standorte" in body(card)
 
-    # The chatter was seen but not addressed; only the command and the mention were.
-    addressed = [(i.text, i.addressed) for i in bot.ctx.seen]
-    assert addressed[0] == ("Hallo zusammen, wer kommt morgen?", False)
-    assert [text for text, flag in addressed if flag] == ["!anmelden webtalk-vitale-standorte",
-                                                           f"stadtretter {QUESTION}"] or \
-        addressed[1:] == [("!anmelden webtalk-vitale-standorte", True), (QUESTION, True)]
+    seen = [(i.text, i.addressed) for i in bot.ctx.seen]
+    assert seen[0] == ("Hallo zusammen, wer kommt am Freitag?", False)
+    assert [text for text, addressed in seen if addressed] == [
+        f"!anmelden {SLUG}", f"!einwilligen {SLUG}", f"!kalender {SLUG}", QUESTION]
 
-    # Registration by reaction: the confirmation reaches Ben in a direct chat, not the whole group.
+    # Ben registers by reacting ✅ to the event card; the consent question reaches him in a direct chat,
+    # he agrees by reacting ✅ there, and the question turns into the confirmation (an edit).
     await sync_once(ben)
-    await react(ben, room_id, answer.event_id, "✅")
+    await react(ben, room_id, card.event_id, "✅")
     (direct, inviter), = await accept_invites(ben)
     assert inviter == bot.user_id
-    confirmation = await wait_for_event(ben, direct, from_bot(bot.user_id))
-    assert "angemeldet" in confirmation.source["content"]["body"]
-    pressed = bot.ctx.seen[-1]
-    assert (pressed.text, pressed.is_button, pressed.sender.id) == (
-        "/anmelden webtalk-vitale-standorte", True, ben.user_id)
+    question = await wait_for_event(ben, direct, from_bot(bot.user_id))
+    assert "einverstanden" in body(question)
+    await react(ben, direct, question.event_id, "✅")
+    edit = await wait_for_event(ben, direct, lambda e: e.sender == bot.user_id and relation(e).get(
+        "rel_type") == "m.replace")
+    assert relation(edit)["event_id"] == question.event_id
+    assert "Sie sind angemeldet" in edit.source["content"]["m.new_content"]["body"]
+    pressed = [(i.text, i.is_button, i.sender.id) for i in bot.ctx.seen if i.is_button]
+    assert pressed == [(f"/anmelden {SLUG}", True, ben.user_id), (f"/einwilligen {SLUG}", True, ben.user_id)]
 
 
 async def test_thread_question_is_answered_in_the_thread(synapse: Synapse, stores: Path, clients: list[Any],
@@ -163,7 +184,7 @@ async def test_thread_question_is_answered_in_the_thread(synapse: Synapse, store
     anna = await _user(synapse, stores, clients)
     room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=True)
     await wait_joined(anna, room_id, bot.user_id)
-    root = await say(anna, room_id, "Thema: Innenstadt")
+    root = await say(anna, room_id, "!termine")
     await wait_for_event(anna, room_id, from_bot(bot.user_id))
 
     question = await say(anna, room_id, QUESTION, **{"m.relates_to": {
@@ -173,8 +194,16 @@ async def test_thread_question_is_answered_in_the_thread(synapse: Synapse, store
     answer = await wait_for_event(anna, room_id, from_bot(bot.user_id))
     rel = relation(answer)
     assert (rel["rel_type"], rel["event_id"]) == ("m.thread", root)
+    assert "Vitale Standorte" in body(answer)
     assert bot.ctx.seen[-1].message.thread_id == root
     assert bot.ctx.seen[-1].message.message_id == question
+
+    # A reply (outside a thread) is answered as a reply.
+    reply = await say(anna, room_id, f"> <{bot.user_id}> ...\n\n!details {SLUG}",
+                      **{"m.relates_to": {"m.in_reply_to": {"event_id": answer.event_id}}})
+    details = await wait_for_event(anna, room_id, from_bot(bot.user_id))
+    assert relation(details) == {"m.in_reply_to": {"event_id": reply}}
+    assert bot.ctx.seen[-1].text == f"!details {SLUG}"
 
 
 async def test_push_to_a_user_opens_an_encrypted_direct_chat(synapse: Synapse, stores: Path,
@@ -190,7 +219,7 @@ async def test_push_to_a_user_opens_an_encrypted_direct_chat(synapse: Synapse, s
     message = await wait_for_event(anna, room_id, from_bot(bot.user_id))
     assert message.event_id == sent
     assert message.decrypted
-    assert message.source["content"]["body"] == "Du bist nachgerückt."
+    assert body(message) == "Du bist nachgerückt."
     # The next push reuses the direct chat.
     again = await bot.send(ChatRef("matrix", anna.user_id, True), Reply(html="Erinnerung"))
     second = await wait_for_event(anna, room_id, from_bot(bot.user_id))
