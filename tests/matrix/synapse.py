@@ -193,6 +193,7 @@ class Synapse:
                         access_token=str(result["access_token"]), device_id=str(result["device_id"]))
 
     def override_ratelimit(self, admin_token: str, user_id: str, *, per_second: int, burst: int) -> None:
+        """Set one user's message rate limit (0 and 0: unlimited) through the admin API."""
         from urllib.parse import quote
         self._request("POST", f"/_synapse/admin/v1/users/{quote(user_id)}/override_ratelimit",
                       {"messages_per_second": per_second, "burst_count": burst}, token=admin_token)

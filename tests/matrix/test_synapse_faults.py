@@ -1,0 +1,132 @@
+"""The Matrix adapter across restarts, homeserver outages and rate limits, against a real Synapse."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.chat import ChatRef, Reply
+from bot.platforms.base import TemporaryFailure
+from tests.matrix.helpers import (
+    collect_events,
+    create_room,
+    from_bot,
+    say,
+    wait_for_event,
+    wait_joined,
+)
+from tests.matrix.synapse import Synapse
+
+pytestmark = pytest.mark.synapse
+
+QUESTION = "Wann ist der nächste WebTalk?"
+
+
+async def _user(synapse: Synapse, stores: Path, clients: list[Any]) -> Any:
+    client = await synapse.client(store=stores)
+    clients.append(client)
+    return client
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+async def test_restart_resumes_without_duplicates_or_losses(synapse: Synapse, stores: Path, clients: list[Any],
+                                                           make_bot: Any, encrypted: bool) -> None:
+    bot = await make_bot()
+    anna = await _user(synapse, stores, clients)
+    room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=encrypted)
+    await wait_joined(anna, room_id, bot.user_id)
+    await say(anna, room_id, QUESTION)
+    await wait_for_event(anna, room_id, from_bot(bot.user_id))
+    device = bot.client.device_id
+    await bot.stop()
+
+    # Written while the bot is down: answered once after the restart; the first question is not answered again.
+    await say(anna, room_id, "!termine")
+    await say(anna, room_id, "!hilfe")
+    again = await make_bot(user=bot.test_user, data_dir=bot.settings.data_dir)
+
+    answers = await collect_events(anna, room_id, 3.0, from_bot(bot.user_id))
+    assert len(answers) == 2
+    assert "Kommende Veranstaltungen" in answers[0].source["content"]["body"]
+    assert "!termine" in answers[1].source["content"]["body"]
+    assert [i.text for i in again.ctx.seen] == ["!termine", "!hilfe"]
+    assert again.client.device_id == device  # the saved login is reused, no new device
+
+
+async def test_first_start_ignores_history(synapse: Synapse, stores: Path, clients: list[Any],
+                                           make_bot: Any) -> None:
+    anna = await _user(synapse, stores, clients)
+    account = synapse.register()
+    # The account already sits in a room with an old question (e.g. set up by hand before the bot ran).
+    as_bot = await synapse.client(account, store=stores, encryption=False)
+    clients.append(as_bot)
+    room_id = await create_room(anna, [account.user_id], direct=True, encrypted=False)
+    await as_bot.join(room_id)
+    await wait_joined(anna, room_id, account.user_id)
+    await say(anna, room_id, "!hilfe")
+
+    bot = await make_bot(user=account)
+    await say(anna, room_id, QUESTION)
+
+    answers = await collect_events(anna, room_id, 2.0, from_bot(bot.user_id))
+    assert len(answers) == 1
+    assert "Vitale Standorte" in answers[0].source["content"]["body"]
+    assert [i.text for i in bot.ctx.seen] == [QUESTION]
+
+
+async def test_homeserver_outage_while_running(synapse: Synapse, stores: Path, clients: list[Any],
+                                               make_bot: Any, caplog: pytest.LogCaptureFixture) -> None:
+    bot = await make_bot()
+    anna = await _user(synapse, stores, clients)
+    room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=True)
+    await wait_joined(anna, room_id, bot.user_id)
+
+    caplog.set_level(logging.WARNING, logger="bot.platforms.matrix")
+    await asyncio.to_thread(synapse.stop)
+    for _ in range(50):
+        if not bot.connected:
+            break
+        await asyncio.sleep(0.1)
+    assert not bot.connected
+    with pytest.raises(TemporaryFailure):
+        await bot.send(ChatRef("matrix", room_id, True), Reply(html="x"))
+    await asyncio.sleep(1.5)  # a few failed reconnects
+    await asyncio.to_thread(synapse.start)
+
+    await say(anna, room_id, QUESTION)
+    answer = await wait_for_event(anna, room_id, from_bot(bot.user_id), within=30)
+    assert "Vitale Standorte" in answer.source["content"]["body"]
+    assert bot.connected
+    assert any("unreachable" in r.getMessage() for r in caplog.records)
+
+
+async def test_rate_limit_is_waited_out_briefly_then_handed_back(
+        synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any,
+        caplog: pytest.LogCaptureFixture) -> None:
+    admin = synapse.register(admin=True)
+    bot = await make_bot(max_rate_wait=3.0)
+    anna = await _user(synapse, stores, clients)
+    room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=False)
+    await wait_joined(anna, room_id, bot.user_id)
+    await asyncio.to_thread(synapse.override_ratelimit, admin.access_token, bot.user_id, per_second=1, burst=1)
+    caplog.set_level(logging.WARNING, logger="bot.platforms.matrix")
+
+    for text in ("!hilfe", "!termine", QUESTION):
+        await say(anna, room_id, text)
+    answers = await collect_events(anna, room_id, 5.0, from_bot(bot.user_id))
+
+    assert len(answers) == 3
+    waits = [r.getMessage() for r in caplog.records if "rate limit" in r.getMessage()]
+    assert waits, "the 429s were waited out and logged"
+
+    # A push that would wait longer than allowed is handed back to the outbox with the server's retry time.
+    bot.max_rate_wait = 0.0
+    chat = ChatRef("matrix", room_id, True)
+    with pytest.raises(TemporaryFailure) as failure:
+        for _ in range(3):
+            await bot.send(chat, Reply(html="Erinnerung"))
+    assert failure.value.retry_after is not None and 0 < failure.value.retry_after <= 1.0
