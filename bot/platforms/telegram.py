@@ -19,6 +19,7 @@ from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, C
 from bot.chat import ChatRef, Incoming, MessageRef, Platform, Reply, Sender
 from bot.platforms.base import TemporaryFailure, Unreachable
 from bot.platforms.telegram_limits import SendLimits
+from bot.platforms.telegram_request import AiohttpRequest
 from bot.platforms.telegram_sender import TelegramSender
 from bot.text import clean_input
 
@@ -70,6 +71,69 @@ class _OnePerChat(BaseUpdateProcessor):
         pass
 
 
+class _SubjectLog:
+    """Records what sent messages are about in the background, many rows per transaction.
+
+    Under load one insert per reply would queue every update behind the database's write lock.
+    """
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self._queue: asyncio.Queue[tuple[ChatRef, str, str]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="telegram-subjects")
+
+    def add(self, chat: ChatRef, message_id: str, subject: str) -> None:
+        self._queue.put_nowait((chat, message_id, subject))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self._write(self._drain([]))
+
+    def _drain(self, batch: list[tuple[ChatRef, str, str]]) -> list[tuple[ChatRef, str, str]]:
+        while len(batch) < 500 and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            batch = self._drain([await self._queue.get()])
+            await self._write(batch)
+
+    async def _write(self, batch: list[tuple[ChatRef, str, str]]) -> None:
+        if not batch:
+            return
+        try:
+            record_many = getattr(self.ctx.messages, "record_many", None)
+            if record_many is not None:
+                await record_many(batch)
+            else:
+                await _insert_subjects(self.ctx, batch)
+        except Exception:
+            logger.exception("could not record what %d sent messages were about", len(batch))
+
+
+async def _insert_subjects(ctx: AppContext, batch: list[tuple[ChatRef, str, str]]) -> None:
+    """One INSERT for many rows; the same rows `SentMessages.record` writes one at a time."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from bot.db.models import SentMessage
+
+    db, now = ctx.db, ctx.clock.now()
+    insert = sqlite_insert if db.is_sqlite else pg_insert
+    rows = [{"platform": chat.platform, "chat_id": chat.id, "message_id": message_id, "subject": subject[:128],
+             "created_at": now} for chat, message_id, subject in batch]
+    async with db.write_lock, db.sessions.begin() as session:
+        await session.execute(insert(SentMessage).values(rows).on_conflict_do_nothing(
+            index_elements=["platform", "chat_id", "message_id"]))
+
+
 class TelegramAdapter:
     """Serves members on Telegram: long polling (or a webhook), commands, buttons, deep links."""
 
@@ -87,8 +151,8 @@ class TelegramAdapter:
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
             .concurrent_updates(_OnePerChat(concurrent_updates))
-            .connection_pool_size(128)
-            .pool_timeout(30.0))
+            .request(AiohttpRequest(connection_pool_size=128, pool_timeout=30.0))
+            .get_updates_request(AiohttpRequest(connection_pool_size=1)))
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
@@ -98,6 +162,7 @@ class TelegramAdapter:
         self.username = ""
         self._running = False
         self._webhook_runner: web.AppRunner | None = None
+        self._subjects = _SubjectLog(ctx)
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -108,6 +173,7 @@ class TelegramAdapter:
         me = app.bot.bot
         self.bot_id, self.username = me.id, me.username or ""
         await self._set_commands()
+        self._subjects.start()
         await app.start()
         settings = self.ctx.settings
         if settings.telegram_webhook_url:
@@ -132,6 +198,7 @@ class TelegramAdapter:
         if app.running:
             await app.stop()
         await app.shutdown()
+        await self._subjects.stop()
 
     async def _start_webhook(self) -> None:
         """Receive updates on our own aiohttp endpoint (PTB's start_webhook would need tornado)."""
@@ -284,10 +351,7 @@ class TelegramAdapter:
         """Deliver a reply to a request and remember what the sent message is about."""
         message_id = await self.sender.deliver(chat, reply, edit_message_id=edit_message_id)
         if message_id is not None and reply.subject:
-            try:
-                await self.ctx.messages.record(chat, message_id, reply.subject)
-            except Exception:
-                logger.exception("could not record what message %s in %s was about", message_id, chat.key)
+            self._subjects.add(chat, message_id, reply.subject)
         return message_id
 
     async def _mark_unreachable(self, chat: ChatRef) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 
@@ -23,16 +22,13 @@ _REQUIRED = {"a": "href", "span": "class", "tg-emoji": "emoji-id"}
 
 @dataclass(frozen=True, slots=True)
 class _Token:
-    """One indivisible piece of markup: a tag, an entity or a character."""
+    """One piece of markup: a tag, an entity, a character, or (when not splitting) a run of text."""
 
     raw: str
     width: int = 0  # UTF-16 code units it shows as; tags show as nothing
     tag: str | None = None
     closing: bool = False
-
-    @property
-    def visible(self) -> str:
-        return "" if self.tag else html.unescape(self.raw)
+    visible: str = ""
 
 
 def _units(text: str) -> int:
@@ -40,11 +36,17 @@ def _units(text: str) -> int:
 
 
 def _char(raw: str, shown: str) -> _Token:
-    return _Token(raw, _units(shown))
+    return _Token(raw, _units(shown), visible=shown)
 
 
-def tokenize(markup: str) -> list[_Token]:
-    """Turn markup into tokens, escaping whatever Telegram would reject and balancing the tags."""
+_RUN = re.compile(r"[^<&]+")
+
+
+def tokenize(markup: str, *, per_char: bool = False) -> list[_Token]:
+    """Turn markup into tokens, escaping whatever Telegram would reject and balancing the tags.
+
+    Text comes as runs, or one token per character with `per_char` (what splitting needs).
+    """
     tokens: list[_Token] = []
     stack: list[str] = []
     i, n = 0, len(markup)
@@ -86,12 +88,15 @@ def tokenize(markup: str) -> list[_Token]:
                 end = markup.index(";", i) + 1
                 tokens.append(_char(markup[i:end], shown))
                 i = end
-        elif c == ">":
-            tokens.append(_char("&gt;", ">"))
-            i += 1
         else:
-            tokens.append(_char(c, c))
-            i += 1
+            match = _RUN.match(markup, i)
+            assert match is not None
+            run = match.group(0)
+            if per_char:
+                tokens.extend(_Token(ch, 2 if ord(ch) > 0xFFFF else 1, visible=ch) for ch in run)
+            else:
+                tokens.append(_Token(run, _units(run), visible=run))
+            i = match.end()
     for name in reversed(stack):
         tokens.append(_Token(f"</{name}>", tag=name, closing=True))
     return tokens
@@ -160,6 +165,7 @@ def split_html(markup: str, limit: int = MAX_MESSAGE) -> list[str]:
         return []
     if sum(t.width for t in tokens) <= limit:
         return ["".join(t.raw for t in tokens)]
+    tokens = tokenize(markup, per_char=True)
     chunks: list[str] = []
     open_tags: list[_Token] = []  # tags open at the start of the current chunk
     start = 0

@@ -75,13 +75,12 @@ class TelegramSender:
         chat_id: int | str = int(chat.id) if chat.id.lstrip("-").isdigit() else chat.id
         state = self.pacer.chat(chat.id, is_private=chat.is_private)
         markup = keyboard(reply.buttons)
-        markup_html = sanitize(reply.html)
         attachment = reply.attachment
         caption: str | None = None
-        if attachment is not None and visible_length(markup_html) <= MAX_CAPTION:
-            caption, chunks = markup_html, []
+        if attachment is not None and visible_length(reply.html) <= MAX_CAPTION:
+            caption, chunks = sanitize(reply.html), []
         else:
-            chunks = split_html(markup_html)
+            chunks = split_html(reply.html)
         last: Message | None = None
         async with state.lock:
             if edit_message_id is not None and len(chunks) == 1 and attachment is None:
@@ -132,9 +131,16 @@ class TelegramSender:
     async def _call(self, state: ChatState, chat: ChatRef, request: Callable[[], Awaitable[Any]]) -> Any:
         """One Bot API request: paced, 429 honoured for this chat, network errors retried with backoff."""
         try:
+            try:
+                return await self._call_once(state, chat, request)
+            except NetworkError as exc:
+                if not _is_network_error(exc):
+                    raise
+                logger.info("network error talking to Telegram (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(0.1)
             async for attempt in AsyncRetrying(
                     retry=retry_if_exception(_is_network_error), reraise=True,
-                    stop=stop_after_attempt(self.network_attempts),
+                    stop=stop_after_attempt(self.network_attempts - 1),
                     wait=wait_exponential(multiplier=0.2, max=5.0)):
                 with attempt:
                     return await self._call_once(state, chat, request)

@@ -105,6 +105,7 @@ class BotApiServer:
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("GET", "/_control/stats", self._control_stats)
+        app.router.add_route("POST", "/_control/{action}", self._control)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port, backlog=1024)
@@ -268,6 +269,34 @@ class BotApiServer:
                                   "rate_limited": self.stats.rate_limited, "first_send": self.stats.first_send,
                                   "last_send": self.stats.last_send, "by_method": self.stats.by_method,
                                   "inbox_counts": counts})
+
+    async def _control(self, request: web.Request) -> web.Response:
+        """Scripting from another process (benchmarks): users, channels, messages, limits, reset."""
+        action = request.match_info["action"]
+        body = await request.json() if request.can_read_body else {}
+        result: Any = True
+        if action == "users":
+            users = [self.create_user(f"User {i}", language_code=body.get("language", "de"))
+                     for i in range(int(body["count"]))]
+            for user in users:
+                self.private_chat(user)
+            result = [u.id for u in users]
+        elif action == "channels":
+            result = [self.create_channel(f"Channel {i}").id for i in range(int(body["count"]))]
+        elif action == "messages":
+            for item in body["messages"]:
+                user = self.users[int(item["user_id"])]
+                user.send_text(item["text"])
+        elif action == "limits":
+            self.set_limits(Limits(**body))
+        elif action == "reset":
+            for chat in self.chats.values():
+                chat.inbox.clear()
+            self.stats = Stats()
+            self.calls.clear()
+        else:
+            raise web.HTTPNotFound()
+        return web.json_response({"ok": True, "result": result})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.stats.requests += 1
