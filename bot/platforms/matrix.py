@@ -65,7 +65,6 @@ T = TypeVar("T")
 _NETWORK_ERRORS = (ClientConnectionError, asyncio.TimeoutError, TimeoutError)
 _GONE = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN", "M_INVALID_PARAM", "M_BAD_STATE"}
 _FIRST_SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 1}}, "presence": {"types": []}}
-_SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 50}}, "presence": {"types": []}}
 _GAP_LIMIT = 500  # events fetched per room after a long downtime before older ones are given up
 
 
@@ -95,7 +94,7 @@ class MatrixAdapter:
     platform = Platform.MATRIX.value
 
     def __init__(self, ctx: AppContext, *, sync_timeout_ms: int = 30_000, max_rate_wait: float = 10.0,
-                 push_interval: float = 0.2, ready_timeout: float = 30.0) -> None:
+                 push_interval: float = 0.1, ready_timeout: float = 30.0, timeline_limit: int = 50) -> None:
         settings = ctx.settings
         if not (settings.matrix_homeserver and settings.matrix_user_id):
             raise ValueError("BOT_MATRIX_HOMESERVER and BOT_MATRIX_USER_ID are required")
@@ -111,6 +110,9 @@ class MatrixAdapter:
         self.max_rate_wait = max_rate_wait
         self.push_interval = push_interval
         self.ready_timeout = ready_timeout
+        # Events per room and sync; older ones missed during a downtime are fetched with /messages.
+        self.sync_filter: dict[str, Any] = {"room": {"timeline": {"limit": timeline_limit}},
+                                            "presence": {"types": []}}
         self.client: _Client | None = None
         self._session = MatrixSession(homeserver=self.homeserver, user_id=self.user_id)
         self._queue: asyncio.Queue[tuple[SyncResponse, str | None, bool] | None] = asyncio.Queue()
@@ -247,7 +249,7 @@ class MatrixAdapter:
             try:
                 response = await client.sync(
                     timeout=0 if full_state else self.sync_timeout_ms,
-                    sync_filter=_FIRST_SYNC_FILTER if first_ever else _SYNC_FILTER,
+                    sync_filter=_FIRST_SYNC_FILTER if first_ever else self.sync_filter,
                     since=since, full_state=full_state)
             except asyncio.CancelledError:
                 raise

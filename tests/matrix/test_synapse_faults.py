@@ -33,8 +33,8 @@ async def _user(synapse: Synapse, stores: Path, clients: list[Any]) -> Any:
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
-async def test_restart_resumes_without_duplicates_or_losses(synapse: Synapse, stores: Path, clients: list[Any],
-                                                           make_bot: Any, encrypted: bool) -> None:
+async def test_restart_resumes_without_duplicates_or_losses(
+        synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any, encrypted: bool) -> None:
     bot = await make_bot()
     anna = await _user(synapse, stores, clients)
     room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=encrypted)
@@ -44,7 +44,7 @@ async def test_restart_resumes_without_duplicates_or_losses(synapse: Synapse, st
     device = bot.client.device_id
     await bot.stop()
 
-    # Written while the bot is down: answered once after the restart; the first question is not answered again.
+    # Sent while the bot is down: answered once after the restart; the first question is not answered again.
     await say(anna, room_id, "!termine")
     await say(anna, room_id, "!hilfe")
     again = await make_bot(user=bot.test_user, data_dir=bot.settings.data_dir)
@@ -112,7 +112,8 @@ async def test_rate_limit_is_waited_out_briefly_then_handed_back(
     anna = await _user(synapse, stores, clients)
     room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=False)
     await wait_joined(anna, room_id, bot.user_id)
-    await asyncio.to_thread(synapse.override_ratelimit, admin.access_token, bot.user_id, per_second=1, burst=1)
+    await asyncio.to_thread(synapse.override_ratelimit, admin.access_token, bot.user_id,
+                            per_second=1, burst=1)
     caplog.set_level(logging.WARNING, logger="bot.platforms.matrix")
 
     for text in ("!hilfe", "!termine", QUESTION):
@@ -130,3 +131,23 @@ async def test_rate_limit_is_waited_out_briefly_then_handed_back(
         for _ in range(3):
             await bot.send(chat, Reply(html="Erinnerung"))
     assert failure.value.retry_after is not None and 0 < failure.value.retry_after <= 1.0
+
+
+async def test_long_downtime_gap_is_fetched(synapse: Synapse, stores: Path, clients: list[Any],
+                                            make_bot: Any) -> None:
+    bot = await make_bot(timeline_limit=3)
+    anna = await _user(synapse, stores, clients)
+    room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=True)
+    await wait_joined(anna, room_id, bot.user_id)
+    await bot.stop()
+
+    texts = [f"!details {slug}" for slug in ("webtalk-vitale-standorte", "webtalk-groesste-zukunft",
+                                             "webtalk-willkommen", "roundtable-leerstand-bid-isg",
+                                             "projektauftakt-innenstadt-2030", "webtalk-vitale-standorte")]
+    for text in texts:
+        await say(anna, room_id, text)
+    again = await make_bot(user=bot.test_user, data_dir=bot.settings.data_dir, timeline_limit=3)
+
+    answers = await collect_events(anna, room_id, 3.0, from_bot(bot.user_id))
+    assert len(answers) == len(texts)
+    assert [i.text for i in again.ctx.seen] == texts
