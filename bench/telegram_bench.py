@@ -17,8 +17,6 @@ import json
 import logging
 import os
 import platform
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,15 +45,15 @@ class ServerProcess:
 
     def __init__(self, *, scale: float = 1.0, limits: bool = True) -> None:
         self.args = ["--token", TOKEN, "--scale", str(scale)] + ([] if limits else ["--no-limits"])
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: asyncio.subprocess.Process | None = None
         self.port = 0
         self.http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> ServerProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.telegram_api", *self.args], cwd=ROOT,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.telegram_api", *self.args, cwd=ROOT, stdout=asyncio.subprocess.PIPE)
         assert self.proc.stdout is not None
-        line = await asyncio.to_thread(self.proc.stdout.readline)
+        line = await self.proc.stdout.readline()
         self.port = int(line.split()[-1])
         self.http = aiohttp.ClientSession()
         return self
@@ -65,7 +63,7 @@ class ServerProcess:
             await self.http.close()
         if self.proc:
             self.proc.terminate()
-            self.proc.wait(10)
+            await self.proc.wait()
 
     @property
     def base_url(self) -> str:
@@ -82,9 +80,9 @@ class ServerProcess:
             data: dict[str, Any] = await response.json()
             return data
 
-    async def wait_quiet(self, at_least: int, *, quiet: float = 1.0, timeout: float = 300.0) -> dict[str, Any]:
+    async def wait_quiet(self, at_least: int, *, quiet: float = 1.0, within: float = 300.0) -> dict[str, Any]:
         """Wait until the server has seen `at_least` sends and nothing more for `quiet` seconds."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         last_sent, last_change = -1, time.monotonic()
         while time.monotonic() < deadline:
             stats = await self.stats()
@@ -171,7 +169,7 @@ async def bench_updates(rounds: int) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {"echo": [], "echo-concurrent": [], "ours": []}
     for _ in range(rounds):
         for kind in runs:
-            result = await updates_per_second(kind, users=400, per_user=5)
+            result = await updates_per_second(kind, users=800, per_user=5)
             logger.warning("updates/s %s: %.0f (%d answers)", kind, result["per_second"], result["answers"])
             runs[kind].append(result)
     best = {kind: max(r["per_second"] for r in results) for kind, results in runs.items()}
@@ -179,8 +177,9 @@ async def bench_updates(rounds: int) -> dict[str, Any]:
             "ratio_concurrent": best["ours"] / best["echo-concurrent"]}
 
 
-async def bench_broadcast(private: int = 5000, channels: int = 50, scale: float = 20.0) -> dict[str, Any]:
-    """Broadcast through the durable outbox and the adapter's sender; count what the server received."""
+async def bench_broadcast(*, via: str, private: int = 5000, channels: int = 50,
+                          scale: float = 20.0) -> dict[str, Any]:
+    """Broadcast through the durable outbox (or straight to the adapter's send); count what arrived."""
     from bot.chat import ChatRef, Reply
     from scheduler.outbox import OutboxWorker
 
@@ -194,17 +193,30 @@ async def bench_broadcast(private: int = 5000, channels: int = 50, scale: float 
                            + [ChatRef("telegram", str(cid), is_private=False) for cid in channel_ids])
                 reply = Reply(html="<b>Wochenrückblick</b>\nNeues aus dem Stadtretter-Netzwerk: "
                                    "WebTalks, Roundtables und der Impuls der Woche.", subject="digest:2020-39")
-                async with ctx.db.write_lock, ctx.db.sessions.begin() as session:
-                    for target in targets:
-                        await ctx.outbox.enqueue_in(session, f"digest:2020-39:{target.key}", target, reply, now=now)
                 await server.control("reset")
-                worker = OutboxWorker(ctx, idle_seconds=0.2)
-                started = time.monotonic()
-                worker.start()
-                try:
-                    stats = await server.wait_quiet(len(targets), quiet=2.0)
-                finally:
-                    await worker.stop()
+                if via == "outbox":
+                    async with ctx.db.write_lock, ctx.db.sessions.begin() as session:
+                        for target in targets:
+                            await ctx.outbox.enqueue_in(session, f"digest:2020-39:{target.key}", target, reply,
+                                                        now=now)
+                    worker = OutboxWorker(ctx, idle_seconds=0.2)
+                    started, cpu = time.monotonic(), time.process_time()
+                    worker.start()
+                    try:
+                        stats = await server.wait_quiet(len(targets), quiet=2.0)
+                    finally:
+                        await worker.stop()
+                else:
+                    limit = asyncio.Semaphore(256)
+
+                    async def send(target: ChatRef) -> None:
+                        async with limit:
+                            await adapter.send(target, reply)
+
+                    started, cpu = time.monotonic(), time.process_time()
+                    await asyncio.gather(*(send(target) for target in targets))
+                    stats = await server.wait_quiet(len(targets), quiet=0.5)
+                cpu_ms = (time.process_time() - cpu) / len(targets) * 1000
                 flood_waits = adapter.sender.flood_waits
     counts: dict[str, int] = stats["inbox_counts"]
     expected = {str(t) for t in user_ids} | {str(c) for c in channel_ids}
@@ -213,7 +225,7 @@ async def bench_broadcast(private: int = 5000, channels: int = 50, scale: float 
     allowed = 30.0 * scale
     sending_seconds = stats["last_send"] - stats["first_send"]
     rate = (stats["sent"] - 1) / sending_seconds
-    return {"messages": len(expected), "sent": stats["sent"], "lost": lost, "duplicates": duplicates,
+    return {"via": via, "cpu_ms_per_message": cpu_ms, "messages": len(expected), "sent": stats["sent"], "lost": lost, "duplicates": duplicates,
             "seconds_wall": stats["last_send"] - started, "seconds_sending": sending_seconds,
             "rate": rate, "allowed": allowed, "fraction": rate / allowed,
             "wall_fraction": len(expected) / (stats["last_send"] - started) / allowed,
@@ -265,7 +277,7 @@ def machine() -> str:
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
 
 
-def render(updates: dict[str, Any], broadcast: dict[str, Any], rss: dict[str, Any]) -> str:
+def render(updates: dict[str, Any], broadcast: dict[str, Any], direct: dict[str, Any], rss: dict[str, Any]) -> str:
     best = updates["best"]
     ok = lambda good: "✅" if good else "❌"  # noqa: E731
     return "\n".join([
@@ -285,12 +297,16 @@ def render(updates: dict[str, Any], broadcast: dict[str, Any], rss: dict[str, An
         f"| (b) same, from worker start (incl. outbox claims) | {broadcast['wall_fraction']:.2f} | |",
         f"| (b) lost / duplicates | {broadcast['lost']} / {broadcast['duplicates']} "
         f"{ok(broadcast['lost'] == 0 and broadcast['duplicates'] == 0)} | 0 / 0 |",
+        f"| (b) CPU per message in the bot process (outbox + sender) | {broadcast['cpu_ms_per_message']:.2f} ms | |",
+        f"| (b') same broadcast straight through `TelegramAdapter.send` (no outbox) | {direct['rate']:.0f} msg/s = "
+        f"{direct['fraction']:.2f} of allowed, lost {direct['lost']}, duplicates {direct['duplicates']}, "
+        f"{direct['cpu_ms_per_message']:.2f} ms CPU/message | |",
         f"| (b) 429s from the server / flood waits in the sender | {broadcast['server_429']} / "
         f"{broadcast['flood_waits']} | |",
         f"| (c) RSS with {rss['members']:,} members, after answering {rss['answered']} updates "
         f"| {rss['rss_mb']:.0f} MB {ok(rss['rss_mb'] < 200)} | < 200 MB |",
         "",
-        "(a) queues 2,000 messages from 400 users (commands and questions) and times from the end of",
+        "(a) queues 4,000 messages from 800 users (commands and questions) and times from the end of",
         "`start()` to the last answer the server received; best of the rounds. (b) enqueues one digest per chat",
         "in the durable outbox and lets `scheduler.outbox.OutboxWorker` drain it through the adapter's sender;",
         "the rate is measured between the first and last message the server accepted.",
@@ -310,13 +326,17 @@ async def main_async(args: argparse.Namespace) -> None:
         return
     updates = await bench_updates(args.rounds)
     print(json.dumps({k: v for k, v in updates.items() if k != "runs"}, indent=1))
-    broadcast = await bench_broadcast()
+    broadcast = await bench_broadcast(via="outbox")
     print(json.dumps(broadcast, indent=1))
-    output = subprocess.run([sys.executable, __file__, "--part", "rss-worker", "--members", str(args.members)],
-                            check=True, capture_output=True, text=True, cwd=ROOT).stdout
-    rss = json.loads(output.strip().splitlines()[-1])
+    direct = await bench_broadcast(via="sender")
+    print(json.dumps(direct, indent=1))
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--part", "rss-worker", "--members", str(args.members), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE)
+    output, _ = await worker.communicate()
+    rss = json.loads(output.decode().strip().splitlines()[-1])
     print(json.dumps(rss, indent=1))
-    text = render(updates, broadcast, rss)
+    text = render(updates, broadcast, direct, rss)
     print(text)
     if not args.no_write:
         write_section(text)
@@ -325,7 +345,7 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["all", "rss-worker"], default="all")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()

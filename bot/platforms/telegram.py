@@ -127,8 +127,8 @@ async def _insert_subjects(ctx: AppContext, batch: list[tuple[ChatRef, str, str]
 
     db, now = ctx.db, ctx.clock.now()
     insert = sqlite_insert if db.is_sqlite else pg_insert
-    rows = [{"platform": chat.platform, "chat_id": chat.id, "message_id": message_id, "subject": subject[:128],
-             "created_at": now} for chat, message_id, subject in batch]
+    rows = [{"platform": chat.platform, "chat_id": chat.id, "message_id": message_id,
+             "subject": subject[:128], "created_at": now} for chat, message_id, subject in batch]
     async with db.write_lock, db.sessions.begin() as session:
         await session.execute(insert(SentMessage).values(rows).on_conflict_do_nothing(
             index_elements=["platform", "chat_id", "message_id"]))
@@ -274,9 +274,15 @@ class TelegramAdapter:
         if not isinstance(message, Message) or not data.startswith(("/", "!")):
             return
         chat = _chat_ref(message)
+        if chat.is_private and chat.id != str(query.from_user.id):
+            # Telegram only lets the owner of a private chat press its buttons: this press is forged.
+            logger.warning("ignored a button press by %s on a message in another private chat",
+                           query.from_user.id)
+            return
         incoming = Incoming(chat=chat, sender=_sender(query.from_user), text=clean_input(data),
                             is_button=True, addressed=True, message=_message_ref(chat, message), raw=update)
-        await self._answer(incoming, edit_message_id=message.message_id)
+        # In groups the pressed message is everyone's: answer with a new message instead of editing it.
+        await self._answer(incoming, edit_message_id=message.message_id if chat.is_private else None)
 
     def to_incoming(self, message: Message) -> Incoming | None:
         """Translate a text message; in groups mark whether it was meant for the bot and strip the @name."""

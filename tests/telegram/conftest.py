@@ -38,7 +38,8 @@ DEMO_NOW = "2020-09-28T09:00:00+02:00"
 def bot_settings(server: BotApiServer, data_dir: Path, **overrides: object) -> Settings:
     """Settings for the real bot against the test server: temporary SQLite, demo content, demo clock."""
     values: dict[str, object] = {
-        "data_dir": data_dir, "database_url": f"sqlite+aiosqlite:///{data_dir / 'bot.sqlite3'}", "now": DEMO_NOW,
+        "data_dir": data_dir, "database_url": f"sqlite+aiosqlite:///{data_dir / 'bot.sqlite3'}",
+        "now": DEMO_NOW,
         "telegram_token": server.token, "telegram_base_url": server.base_url,
         "telegram_base_file_url": server.base_file_url, "telegram_webhook_url": None,
         "managers": ["console:local"]}

@@ -21,7 +21,8 @@ from tests.telegram.conftest import bot_settings
 from tests.telegram_api import BotApiServer, Chat, SentMessage
 from tests.telegram_api.entities import parse_html, utf16_len
 
-pytestmark = pytest.mark.telegram
+pytestmark = [pytest.mark.telegram,
+              pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")]
 
 SLUG = "webtalk-vitale-standorte"
 
@@ -107,7 +108,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_webhook_mode_receives_updates_with_the_secret(live_server: BotApiServer, tmp_path: Path) -> None:
+async def test_webhook_mode_receives_updates_with_the_secret(live_server: BotApiServer,
+                                                              tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/hook"
     ctx = await build_context(bot_settings(live_server, tmp_path, telegram_webhook_url=url,
@@ -120,8 +122,9 @@ async def test_webhook_mode_receives_updates_with_the_secret(live_server: BotApi
         carl.send_command("termine")
         answer = await next_message(live_server, carl.chat, 0)
         assert "Kommende Veranstaltungen" in answer.text
-        async with aiohttp.ClientSession() as http, http.post(
-                url, json={"update_id": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": "falsch"}) as response:
+        wrong = {"X-Telegram-Bot-Api-Secret-Token": "falsch"}
+        async with aiohttp.ClientSession() as http, http.post(url, json={"update_id": 1},
+                                                              headers=wrong) as response:
             assert response.status == 403
     finally:
         await adapter.stop()
@@ -174,7 +177,8 @@ async def test_broadcast_through_the_outbox_survives_429_and_403(
     async with bot_ctx.db.sessions.begin() as session:
         for user in users:
             user.chat  # noqa: B018  (they pressed Start once)
-            await ensure_member(session, bot_ctx.db, Sender("telegram", str(user.id), user.first_name), now=now)
+            sender = Sender("telegram", str(user.id), user.first_name)
+            await ensure_member(session, bot_ctx.db, sender, now=now)
     for user in blocked:
         user.block()
     targets = [ChatRef("telegram", str(u.id)) for u in users] + [ChatRef("telegram", str(channel.id), False)]
@@ -190,7 +194,7 @@ async def test_broadcast_through_the_outbox_survives_429_and_403(
     worker.start()
     try:
         await live_server.wait_until(
-            lambda: all(len(u.chat.inbox) == 1 for u in users[3:]) and len(channel.inbox) == 1, timeout=30)
+            lambda: all(len(u.chat.inbox) == 1 for u in users[3:]) and len(channel.inbox) == 1, within=30)
         await asyncio.sleep(0.5)
     finally:
         await worker.stop()
@@ -207,3 +211,75 @@ async def test_broadcast_through_the_outbox_survives_429_and_403(
         assert member is not None
         assert member.unreachable_at is not None
     assert telegram_bot.sender.flood_waits >= 9
+
+
+async def test_forged_button_data_acts_only_for_the_presser(
+        live_server: BotApiServer, telegram_bot: TelegramAdapter) -> None:
+    anna, mallory = live_server.create_user("Anna"), live_server.create_user("Mallory")
+    anna.start(f"anmelden-{SLUG}")
+    consent = await next_message(live_server, anna.chat, 0)
+    anna.press(consent, "✅ Einverstanden")
+    await live_server.wait_until(lambda: bool(consent.edits))
+
+    mallory.start()
+    await live_server.wait_inbox(mallory.chat, 1)
+    query = mallory.forge_press(consent, f"/abmelden {SLUG}")  # Anna's message, Mallory's press
+    await live_server.wait_until(lambda: query.answered)
+    ignored = mallory.forge_press(mallory.chat.last, "rm -rf /")
+    await live_server.wait_until(lambda: ignored.answered)
+
+    anna.send_command("meine")
+    mine = await next_message(live_server, anna.chat, 1)
+    assert "Vitale Standorte" in mine.text
+    assert "bestätigt" in mine.text
+    assert consent.text.startswith("✅ Sie sind angemeldet")
+    assert len(consent.edits) == 1
+    assert len(mallory.chat.inbox) == 1
+
+
+async def test_a_button_in_a_group_acts_for_the_presser_and_answers_anew(
+        live_server: BotApiServer, telegram_bot: TelegramAdapter) -> None:
+    group = live_server.create_group()
+    anna, bea = live_server.create_user("Anna"), live_server.create_user("Bea")
+    anna.send_command("details", SLUG, chat=group)
+    details = await next_message(live_server, group, 0)
+    query = bea.press(details, "✅ Anmelden")
+    answer = await next_message(live_server, group, 1)
+    assert query.answered
+    assert details.edits == []
+    assert "Bevor ich Sie" in answer.text  # Bea's own consent question, not Anna's registration
+
+
+async def test_a_member_who_blocked_the_bot_is_marked_unreachable(
+        live_server: BotApiServer, telegram_bot: TelegramAdapter, bot_ctx: AppContext) -> None:
+    erik = live_server.create_user("Erik")
+    erik.start()
+    await live_server.wait_inbox(erik.chat, 1)
+    async with bot_ctx.db.sessions.begin() as session:
+        await ensure_member(session, bot_ctx.db, Sender("telegram", str(erik.id), "Erik"),
+                            now=bot_ctx.clock.now())
+    erik.block()
+    erik.send_command("termine")  # the answer meets 403
+    await live_server.wait_until(lambda: live_server.pending_updates == 0)
+    for _ in range(50):
+        member = await bot_ctx.members.find("telegram", str(erik.id))
+        if member is not None and member.unreachable_at is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert member is not None
+    assert member.unreachable_at is not None
+    from bot.platforms.base import Unreachable
+
+    with pytest.raises(Unreachable):
+        await telegram_bot.send(ChatRef("telegram", str(erik.id)), Reply(html="Hallo"))
+
+
+async def test_markup_telegram_would_reject_is_made_safe(live_server: BotApiServer,
+                                                         telegram_bot: TelegramAdapter) -> None:
+    fiona = live_server.create_user("Fiona")
+    fiona.start()
+    await live_server.wait_inbox(fiona.chat, 1)
+    ref = ChatRef("telegram", str(fiona.id))
+    await telegram_bot.send(ref, Reply(html="<p>Preis < 5 € & <b>fett</i> <script>x</script>"))
+    assert fiona.chat.last.text == "<p>Preis < 5 € & fett <script>x</script>"
+    assert fiona.chat.last.entities == [{"type": "bold", "offset": 17, "length": 23}]  # <b> closed at the end

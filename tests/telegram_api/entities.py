@@ -144,8 +144,8 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
                 attrs[name] = ""
                 continue
             if i >= n or text[i] != "=":
-                raise EntityParseError(f'Expected equal sign in declaration of an attribute of the tag "{tag}" '
-                                       f"at byte offset {offset(begin)}")
+                raise EntityParseError("Expected equal sign in declaration of an attribute of the tag "
+                                       f'"{tag}" at byte offset {offset(begin)}')
             i += 1
             while i < n and text[i] in _SPACE:
                 i += 1
@@ -167,7 +167,8 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
         if tag == "span" and attrs.get("class") != "tg-spoiler":
             raise EntityParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {offset(begin)}')
         if tag == "tg-emoji" and "emoji-id" not in attrs:
-            raise EntityParseError(f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {offset(begin)}')
+            raise EntityParseError(
+                f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {offset(begin)}')
         stack.append(_Open(tag, pos16, attrs))
     if stack:
         raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"')

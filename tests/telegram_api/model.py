@@ -140,6 +140,10 @@ class User:
         """Press an inline button of a bot message, chosen by its label or flat index."""
         return self.server.press(self, message, button)
 
+    def forge_press(self, message: SentMessage, data: str) -> CallbackQueryRecord:
+        """Send callback data of our choosing for a bot message, as a modified client could."""
+        return self.server.press(self, message, 0, data=data)
+
     def block(self) -> None:
         self.blocked_bot = True
 

@@ -112,7 +112,7 @@ class BotApiServer:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr,attr-defined]
 
     async def stop(self) -> None:
         if self._webhook_task:
@@ -169,7 +169,8 @@ class BotApiServer:
     def create_group(self, title: str = "Stadtretter Runde", *, bot_is_admin: bool = False,
                      bot_is_member: bool = True) -> Chat:
         chat_id = -(10**12 + next(self._group_ids))
-        chat = Chat(chat_id, "supergroup", title=title, bot_is_admin=bot_is_admin, bot_is_member=bot_is_member)
+        chat = Chat(chat_id, "supergroup", title=title, bot_is_admin=bot_is_admin,
+                    bot_is_member=bot_is_member)
         self.chats[chat_id] = chat
         return chat
 
@@ -207,9 +208,12 @@ class BotApiServer:
             self.add_update("message", message)
         return message
 
-    def press(self, user: User, message: SentMessage, button: str | int = 0) -> CallbackQueryRecord:
+    def press(self, user: User, message: SentMessage, button: str | int = 0, *,
+              data: str | None = None) -> CallbackQueryRecord:
         flat = [b for row in (message.reply_markup or {}).get("inline_keyboard", []) for b in row]
-        if isinstance(button, int):
+        if data is not None:
+            chosen = {"text": "", "callback_data": data}
+        elif isinstance(button, int):
             chosen = flat[button]
         else:
             matches = [b for b in flat if b["text"] == button]
@@ -236,9 +240,9 @@ class BotApiServer:
     def pending_updates(self) -> int:
         return len(self._updates)
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Wait until `predicate()` holds; it is re-checked after every Bot API call."""
-        deadline = time.monotonic() + timeout
+    async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
+        """Wait until `predicate()` holds (at most `within` seconds); re-checked after every Bot API call."""
+        deadline = time.monotonic() + within
         while not predicate():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -247,9 +251,9 @@ class BotApiServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
 
-    async def wait_inbox(self, chat: Chat, count: int, timeout: float = 5.0) -> list[SentMessage]:
+    async def wait_inbox(self, chat: Chat, count: int, within: float = 5.0) -> list[SentMessage]:
         """Wait until the bot has sent at least `count` messages to `chat`; return the inbox."""
-        await self.wait_until(lambda: len(chat.inbox) >= count, timeout)
+        await self.wait_until(lambda: len(chat.inbox) >= count, within)
         return chat.inbox
 
     def _delivers(self, chat: Chat, message: dict[str, Any]) -> bool:
@@ -265,9 +269,10 @@ class BotApiServer:
 
     async def _control_stats(self, request: web.Request) -> web.Response:
         counts = {str(chat_id): len(chat.inbox) for chat_id, chat in self.chats.items() if chat.inbox}
-        return web.json_response({"requests": self.stats.requests, "sent": self.stats.sent,
-                                  "rate_limited": self.stats.rate_limited, "first_send": self.stats.first_send,
-                                  "last_send": self.stats.last_send, "by_method": self.stats.by_method,
+        stats = self.stats
+        return web.json_response({"requests": stats.requests, "sent": stats.sent,
+                                  "rate_limited": stats.rate_limited, "first_send": stats.first_send,
+                                  "last_send": stats.last_send, "by_method": stats.by_method,
                                   "inbox_counts": counts})
 
     async def _control(self, request: web.Request) -> web.Response:
@@ -372,7 +377,8 @@ class BotApiServer:
         if bucket is None:
             scale = self.limits.scale
             if chat.type == "private":
-                bucket = Bucket(rate=self.limits.per_chat_per_second * scale, capacity=self.limits.per_chat_burst)
+                bucket = Bucket(rate=self.limits.per_chat_per_second * scale,
+                                capacity=self.limits.per_chat_burst)
             else:
                 per_minute = self.limits.group_per_minute * scale
                 bucket = Bucket(rate=per_minute / 60.0, capacity=self.limits.group_per_minute)
@@ -434,8 +440,8 @@ class BotApiServer:
         self.stats.last_send = now
 
     def _message_json(self, chat: Chat, sent: SentMessage) -> dict[str, Any]:
-        data: dict[str, Any] = {"message_id": sent.message_id, "from": self._bot_user(), "chat": chat.to_json(),
-                                "date": sent.date}
+        data: dict[str, Any] = {"message_id": sent.message_id, "from": self._bot_user(),
+                                "chat": chat.to_json(), "date": sent.date}
         if chat.type == "channel":
             data.pop("from")
             data["sender_chat"] = chat.to_json()
@@ -488,7 +494,8 @@ class BotApiServer:
     # --- Bot API methods -------------------------------------------------------------------------------
 
     async def _api_getme(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._bot_user() | {"can_join_groups": True, "can_read_all_group_messages": not self.privacy_mode,
+        return self._bot_user() | {"can_join_groups": True,
+                                   "can_read_all_group_messages": not self.privacy_mode,
                                    "supports_inline_queries": False, "can_connect_to_business": False,
                                    "has_main_web_app": False}
 
@@ -513,10 +520,10 @@ class BotApiServer:
         if not self._visible_updates() and timeout > 0:
             poller: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._poller = poller
-            waiter = asyncio.ensure_future(self._new_update.wait())
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(self._new_update.wait())
             try:
                 self._new_update.clear()
-                done, _ = await asyncio.wait({waiter, poller}, timeout=timeout,
+                done, _ = await asyncio.wait([waiter, poller], timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if poller in done:
                     poller.result()  # raises the 409 of a newer getUpdates
@@ -531,7 +538,8 @@ class BotApiServer:
             return self._updates
         return [u for u in self._updates if any(kind in u for kind in self._allowed_updates)]
 
-    async def _api_sendmessage(self, params: dict[str, Any], injected: InjectedFailure | None) -> dict[str, Any]:
+    async def _api_sendmessage(self, params: dict[str, Any],
+                               injected: InjectedFailure | None) -> dict[str, Any]:
         chat = self._chat_for_send(params)
         text = str(params.get("text") or "")
         parse_mode = params.get("parse_mode")
@@ -547,7 +555,8 @@ class BotApiServer:
         self._deliver(chat, sent, message_json)
         return message_json
 
-    async def _api_senddocument(self, params: dict[str, Any], injected: InjectedFailure | None) -> dict[str, Any]:
+    async def _api_senddocument(self, params: dict[str, Any],
+                                injected: InjectedFailure | None) -> dict[str, Any]:
         chat = self._chat_for_send(params)
         document = params.get("document")
         if not isinstance(document, SentDocument):
@@ -603,7 +612,8 @@ class BotApiServer:
     async def _api_answercallbackquery(self, params: dict[str, Any]) -> bool:
         query = self.callback_queries.get(str(params.get("callback_query_id", "")))
         if query is None or query.answered or time.monotonic() - query.created > 15 * 60:
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is "
+                                "invalid")
         text = params.get("text")
         if text is not None and len(str(text)) > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
@@ -708,7 +718,8 @@ class BotApiServer:
                 async with self._http.post(self.webhook["url"], data=_dumps(update), headers=headers,
                                            timeout=aiohttp.ClientTimeout(total=10)) as response:
                     ok = 200 <= response.status < 300
-                    self.webhook_deliveries.append({"update_id": update["update_id"], "status": response.status})
+                    self.webhook_deliveries.append({"update_id": update["update_id"],
+                                                    "status": response.status})
             except (aiohttp.ClientError, TimeoutError) as exc:
                 logger.info("webhook delivery failed: %s", exc)
                 ok = False
