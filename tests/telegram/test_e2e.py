@@ -283,3 +283,40 @@ async def test_markup_telegram_would_reject_is_made_safe(live_server: BotApiServ
     await telegram_bot.send(ref, Reply(html="<p>Preis < 5 € & <b>fett</i> <script>x</script>"))
     assert fiona.chat.last.text == "<p>Preis < 5 € & fett <script>x</script>"
     assert fiona.chat.last.entities == [{"type": "bold", "offset": 17, "length": 23}]  # <b> closed at the end
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_answers_record_subjects_and_the_outbox_delivers_once(
+        live_server: BotApiServer, tmp_path: Path, pg_url: str) -> None:
+    ctx = await build_context(bot_settings(live_server, tmp_path, database_url=pg_url))
+    adapter = TelegramAdapter(ctx, limits=SendLimits(scale=5))
+    await adapter.start()
+    ctx.senders[adapter.platform] = adapter
+    worker = OutboxWorker(ctx, idle_seconds=0.1)
+    try:
+        gina, hans = live_server.create_user("Gina"), live_server.create_user("Hans")
+        gina.send_text("Wann ist der nächste WebTalk?")
+        answer = await next_message(live_server, gina.chat, 0)
+        ref = ChatRef("telegram", str(gina.id))
+        for _ in range(50):
+            if await ctx.messages.subject_of(ref, str(answer.message_id)) is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert await ctx.messages.subject_of(ref, str(answer.message_id)) == f"event:{SLUG}"
+
+        hans.chat  # noqa: B018
+        hans.block()
+        now = ctx.clock.now()
+        for user in (gina, hans):
+            await ctx.outbox.enqueue(f"impulse:2020-40:{user.id}", ChatRef("telegram", str(user.id)),
+                                     Reply(html="<b>Impuls der Woche</b>"), now=now)
+        live_server.inject_429(chat=gina.chat, retry_after=1)
+        worker.start()
+        await live_server.wait_until(lambda: len(gina.chat.inbox) == 2, within=10)
+        await asyncio.sleep(0.3)
+        assert gina.chat.texts[-1] == "Impuls der Woche"
+        assert hans.chat.inbox == []
+    finally:
+        await worker.stop()
+        await adapter.stop()
+        await ctx.close()
