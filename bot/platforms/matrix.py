@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import random
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -53,7 +54,8 @@ from bot.platforms.matrix_render import (
     strip_mention,
     strip_reply_fallback,
 )
-from bot.platforms.matrix_session import MatrixSession, ReactionStore
+from bot.platforms.matrix_session import LocalStore, MatrixSession
+from bot.platforms.matrix_subjects import SubjectRecorder
 from bot.text import clean_input
 
 if TYPE_CHECKING:
@@ -79,6 +81,22 @@ class _Client(AsyncClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.crypto_lock = asyncio.Lock()
+
+    def load_store(self) -> None:
+        super().load_store()
+        if self.store is None:
+            return
+        # nio rewrites the list of encrypted rooms after every sync; write only rooms it has not saved yet.
+        save = self.store.save_encrypted_rooms
+        saved = set(self.encrypted_rooms)
+
+        def save_new(rooms: set[str]) -> None:
+            new = set(rooms) - saved
+            if new:
+                save(new)
+                saved.update(new)
+
+        self.store.save_encrypted_rooms = save_new  # type: ignore[method-assign]
 
     async def receive_response(self, response: Any) -> None:
         if isinstance(response, SyncResponse):
@@ -125,7 +143,8 @@ class MatrixAdapter:
         self._push_lock = asyncio.Lock()
         self._last_push = 0.0
         self.connected = False
-        self._reactions: ReactionStore | None = None
+        self._store: LocalStore | None = None
+        self._subjects = SubjectRecorder(ctx)
         router = getattr(ctx, "router", None)
         self._commands = frozenset(name for command in getattr(router, "commands", [])
                                    for name in (*command.de, *command.en))
@@ -136,11 +155,12 @@ class MatrixAdapter:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._session = MatrixSession.load(self.session_path, homeserver=self.homeserver,
                                            user_id=self.user_id)
-        self._reactions = ReactionStore(self.store_dir / "reactions.sqlite3")
+        self._store = LocalStore(self.store_dir / "state.sqlite3")
         await self._login()
         client = self._require_client()
         if client.should_upload_keys:
             await client.keys_upload()
+        self._subjects.start()
         self._tasks = [asyncio.create_task(self._sync_loop(), name="matrix-sync"),
                        asyncio.create_task(self._process_loop(), name="matrix-process")]
         try:
@@ -166,12 +186,18 @@ class MatrixAdapter:
         await self._close()
 
     async def _close(self) -> None:
-        if self._reactions is not None:
-            self._reactions.close()
-            self._reactions = None
+        await self._subjects.stop()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
         if self.client is not None:
             await self.client.close()
             self.client = None
+
+    def _local(self) -> LocalStore:
+        if self._store is None:
+            raise TemporaryFailure("Matrix adapter is not running")
+        return self._store
 
     def _require_client(self) -> _Client:
         if self.client is None:
@@ -205,7 +231,6 @@ class MatrixAdapter:
                 raise RuntimeError(f"Matrix login with the access token failed: {who.status_code}")
             logger.warning("Saved Matrix login is no longer valid (%s); logging in again", who.status_code)
             client.access_token = ""
-            self._session.next_batch = None
         if not settings.matrix_password:
             raise RuntimeError("BOT_MATRIX_PASSWORD or BOT_MATRIX_ACCESS_TOKEN is required")
         password = settings.matrix_password.get_secret_value()
@@ -218,7 +243,7 @@ class MatrixAdapter:
 
     def _remember_login(self, device_id: str, token: str) -> None:
         if self._session.device_id and self._session.device_id != device_id:
-            self._session.next_batch = None  # another device: its sync position and keys do not apply
+            self._local().set("next_batch", None)  # another device: its sync position does not apply
         self._session.device_id = device_id
         self._session.access_token = token
         self._session.save(self.session_path)
@@ -241,7 +266,7 @@ class MatrixAdapter:
     async def _sync_loop(self) -> None:
         """Long-poll /sync; batches go to the processing queue, the token is saved once a batch is handled."""
         client = self._require_client()
-        since = self._session.next_batch
+        since = self._local().get("next_batch")
         first_ever = since is None
         full_state: bool | None = True
         delay = 0.5
@@ -315,10 +340,9 @@ class MatrixAdapter:
                 await self._process(response, since, skip_messages=skip_messages)
             except Exception:
                 logger.exception("Matrix: handling a sync batch failed")
-            self._session.next_batch = response.next_batch
             try:
-                self._session.save(self.session_path)
-            except OSError as exc:
+                self._local().set("next_batch", response.next_batch)
+            except sqlite3.Error as exc:
                 logger.error("Cannot save the Matrix sync position: %s", exc)
             self._ready.set()
 
@@ -446,7 +470,7 @@ class MatrixAdapter:
 
     async def _on_reaction(self, room: MatrixRoom, event: ReactionEvent) -> None:
         chat = self._chat(room)
-        known = self._reactions.actions(event.reacts_to) if self._reactions else None
+        known = self._local().actions(event.reacts_to)
         if known is not None:
             action = known.get(emoji_key(event.key))
         else:
@@ -572,12 +596,12 @@ class MatrixAdapter:
         else:
             add_relation(content, reply_to=reply_to, thread_root=thread_root)
             event_id = await self._room_send(room_id, content)
-        if reply.buttons and self._reactions is not None:
-            self._reactions.remember(event_id, reaction_actions(reply))
+        if reply.buttons:
+            self._local().remember(event_id, reaction_actions(reply))
         if reply.attachment is not None:
             await self._send_file(room, reply.attachment, thread_root=thread_root)
         if reply.subject:
-            await self.ctx.messages.record(self._chat(room), event_id, reply.subject)
+            self._subjects.add(self._chat(room), event_id, reply.subject)
         return event_id
 
     async def _room_send(self, room_id: str, content: dict[str, Any]) -> str:

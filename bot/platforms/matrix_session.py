@@ -1,4 +1,4 @@
-"""The Matrix login, sync position and direct chats the adapter keeps in the data dir between restarts."""
+"""What the Matrix adapter keeps in the data dir between restarts: login, direct chats, sync position."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ class MatrixSession:
     user_id: str
     device_id: str = ""
     access_token: str = ""
-    next_batch: str | None = None
     direct_rooms: dict[str, str] = field(default_factory=dict)  # user id -> room id
 
     @classmethod
@@ -41,7 +40,6 @@ class MatrixSession:
             user_id=user_id,
             device_id=str(data.get("device_id") or ""),
             access_token=str(data.get("access_token") or ""),
-            next_batch=data.get("next_batch") or None,
             direct_rooms={str(k): str(v) for k, v in (data.get("direct_rooms") or {}).items()},
         )
 
@@ -55,18 +53,33 @@ class MatrixSession:
         os.replace(tmp, path)
 
 
-class ReactionStore:
-    """Which reaction runs which command on each message the bot sent with buttons (the newest 5000)."""
+class LocalStore:
+    """The sync position and, per message with buttons, which reaction runs which command (newest 5000).
+
+    SQLite in WAL mode without a sync on every commit: the sync position is written after every batch, and
+    losing the last few writes in a power cut only means a few messages are answered again.
+    """
 
     KEEP = 5000
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS reactions"
                          " (event_id TEXT PRIMARY KEY, actions TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT)")
         self._db.commit()
         self._writes = 0
+
+    def get(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set(self, key: str, value: str | None) -> None:
+        self._db.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
+        self._db.commit()
 
     def remember(self, event_id: str, actions: dict[str, str]) -> None:
         self._db.execute("INSERT OR REPLACE INTO reactions (event_id, actions) VALUES (?, ?)",

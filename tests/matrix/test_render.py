@@ -21,7 +21,7 @@ from bot.platforms.matrix_render import (
     strip_mention,
     strip_reply_fallback,
 )
-from bot.platforms.matrix_session import MatrixSession, ReactionStore
+from bot.platforms.matrix_session import LocalStore, MatrixSession
 
 CARD = Reply(
     html="<b>Vitale Standorte</b> &amp; mehr\nFreitag",
@@ -119,18 +119,21 @@ def test_reply_fallback_and_mentions_are_stripped() -> None:
 def test_session_file_is_private_and_for_one_account(tmp_path: Path) -> None:
     path = tmp_path / "matrix" / "session.json"
     session = MatrixSession(homeserver="https://hs", user_id="@bot:hs", device_id="DEV",
-                            access_token="secret", next_batch="s1", direct_rooms={"@anna:hs": "!dm:hs"})
+                            access_token="secret", direct_rooms={"@anna:hs": "!dm:hs"})
     session.save(path)
 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert MatrixSession.load(path, homeserver="https://hs", user_id="@bot:hs") == session
     assert MatrixSession.load(path, homeserver="https://hs", user_id="@other:hs").access_token == ""
     path.write_text("{broken")
-    assert MatrixSession.load(path, homeserver="https://hs", user_id="@bot:hs").next_batch is None
+    assert MatrixSession.load(path, homeserver="https://hs", user_id="@bot:hs").access_token == ""
 
 
-def test_reaction_store_keeps_the_newest(tmp_path: Path) -> None:
-    store = ReactionStore(tmp_path / "reactions.sqlite3")
+def test_local_store_keeps_sync_position_and_newest_reactions(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "state.sqlite3")
+    assert store.get("next_batch") is None
+    store.set("next_batch", "s42")
+    assert store.get("next_batch") == "s42"
     store.KEEP = 10
     for index in range(250):
         store.remember(f"$e{index}", {"✅": f"/anmelden e{index}"})
