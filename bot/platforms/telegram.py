@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -13,14 +11,17 @@ from aiohttp import web
 from telegram import BotCommand, Message, Update
 from telegram import User as TgUser
 from telegram.constants import ChatType, MessageEntityType
-from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.chat import ChatRef, Incoming, MessageRef, Platform, Reply, Sender
+from bot.config import ConfigError
 from bot.platforms.base import TemporaryFailure, Unreachable
 from bot.platforms.telegram_limits import SendLimits
 from bot.platforms.telegram_request import AiohttpRequest
 from bot.platforms.telegram_sender import TelegramSender
+from bot.platforms.telegram_subjects import SubjectLog
+from bot.platforms.telegram_updates import OnePerChat
 from bot.text import clean_input
 
 if TYPE_CHECKING:
@@ -44,96 +45,6 @@ def limits_from_settings(settings: object) -> SendLimits:
         scale=float(getattr(settings, "telegram_rate_scale", None) or defaults.scale))
 
 
-class _OnePerChat(BaseUpdateProcessor):
-    """Process updates concurrently across chats but one at a time within a chat, so answers keep order."""
-
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-            return
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self._locks.pop(chat.id, None)
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-
-class _SubjectLog:
-    """Records what sent messages are about in the background, many rows per transaction.
-
-    Under load one insert per reply would queue every update behind the database's write lock.
-    """
-
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
-        self._queue: asyncio.Queue[tuple[ChatRef, str, str]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="telegram-subjects")
-
-    def add(self, chat: ChatRef, message_id: str, subject: str) -> None:
-        self._queue.put_nowait((chat, message_id, subject))
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        await self._write(self._drain([]))
-
-    def _drain(self, batch: list[tuple[ChatRef, str, str]]) -> list[tuple[ChatRef, str, str]]:
-        while len(batch) < 500 and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        return batch
-
-    async def _run(self) -> None:
-        while True:
-            batch = self._drain([await self._queue.get()])
-            await self._write(batch)
-
-    async def _write(self, batch: list[tuple[ChatRef, str, str]]) -> None:
-        if not batch:
-            return
-        try:
-            record_many = getattr(self.ctx.messages, "record_many", None)
-            if record_many is not None:
-                await record_many(batch)
-            else:
-                await _insert_subjects(self.ctx, batch)
-        except Exception:
-            logger.exception("could not record what %d sent messages were about", len(batch))
-
-
-async def _insert_subjects(ctx: AppContext, batch: list[tuple[ChatRef, str, str]]) -> None:
-    """One INSERT for many rows; the same rows `SentMessages.record` writes one at a time."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    from bot.db.models import SentMessage
-
-    db, now = ctx.db, ctx.clock.now()
-    insert = sqlite_insert if db.is_sqlite else pg_insert
-    rows = [{"platform": chat.platform, "chat_id": chat.id, "message_id": message_id,
-             "subject": subject[:128], "created_at": now} for chat, message_id, subject in batch]
-    async with db.write_lock, db.sessions.begin() as session:
-        await session.execute(insert(SentMessage).values(rows).on_conflict_do_nothing(
-            index_elements=["platform", "chat_id", "message_id"]))
-
-
 class TelegramAdapter:
     """Serves members on Telegram: long polling (or a webhook), commands, buttons, deep links."""
 
@@ -150,7 +61,7 @@ class TelegramAdapter:
             .token(settings.telegram_token.get_secret_value())
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
-            .concurrent_updates(_OnePerChat(concurrent_updates))
+            .concurrent_updates(OnePerChat(concurrent_updates))
             .request(AiohttpRequest(connection_pool_size=128, pool_timeout=30.0))
             .get_updates_request(AiohttpRequest(connection_pool_size=1)))
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
@@ -161,15 +72,28 @@ class TelegramAdapter:
         self.bot_id = 0
         self.username = ""
         self._running = False
+        self._initialized = False
         self._webhook_runner: web.AppRunner | None = None
-        self._subjects = _SubjectLog(ctx)
+        self._subjects = SubjectLog(ctx)
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect, register the commands, and start polling or the webhook; return once running."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         app = self.application
-        await app.initialize()
+        self._initialized = True
+        try:
+            await app.initialize()
+        except InvalidToken:
+            # PTB's message would repeat the token; ours must not.
+            raise ConfigError("BOT_TELEGRAM_TOKEN: Telegram rejected the token") from None
         me = app.bot.bot
         self.bot_id, self.username = me.id, me.username or ""
         await self._set_commands()
@@ -180,15 +104,15 @@ class TelegramAdapter:
             await self._start_webhook()
         else:
             assert app.updater is not None
-            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=10, bootstrap_retries=-1)
+            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=10, bootstrap_retries=3)
             logger.info("Telegram bot @%s polls for updates", self.username)
         self._running = True
 
     async def stop(self) -> None:
         """Stop receiving, let in-flight updates finish, close the connection."""
-        if not self._running:
+        if not self._initialized:
             return
-        self._running = False
+        self._initialized = self._running = False
         app = self.application
         if self._webhook_runner is not None:
             await self._webhook_runner.cleanup()

@@ -83,7 +83,14 @@ class AiohttpRequest(BaseRequest):
         except asyncio.CancelledError:
             raise
         except aiohttp.ClientError as err:
-            raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
+            raise NetworkError(f"aiohttp.{type(err).__name__}: {_without_token(str(err), url)}") from err
+
+
+def _without_token(message: str, url: str) -> str:
+    """Error texts may quote the request URL, which holds the bot token: cut it out."""
+    _, found, rest = url.partition("/bot")
+    token = rest.split("/", 1)[0] if found else ""
+    return message.replace(token, "<token>") if token else message
 
 
 def _add(first: float | None, second: float | None) -> float | None:

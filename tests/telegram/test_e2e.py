@@ -320,3 +320,27 @@ async def test_on_postgresql_answers_record_subjects_and_the_outbox_delivers_onc
         await worker.stop()
         await adapter.stop()
         await ctx.close()
+
+
+async def test_a_rejected_token_is_reported_without_the_token(live_server: BotApiServer, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    from bot.config import ConfigError
+
+    ctx = await build_context(bot_settings(live_server, tmp_path, telegram_token="999:GEHEIM-token"))
+    try:
+        adapter = TelegramAdapter(ctx)
+        with pytest.raises(ConfigError) as caught:
+            await adapter.start()
+        assert "GEHEIM" not in str(caught.value)
+        assert "GEHEIM" not in caplog.text
+        await adapter.stop()
+    finally:
+        await ctx.close()
+
+
+def test_network_errors_never_quote_the_token() -> None:
+    from bot.platforms.telegram_request import _without_token
+
+    url = "https://api.telegram.org/bot123:GEHEIM/sendMessage"
+    assert _without_token(f"Cannot connect to {url}", url) == (
+        "Cannot connect to https://api.telegram.org/bot<token>/sendMessage")
