@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.chat import Button, ChatRef, Reply
 from bot.db.models import Member, Registration
+from bot.services.members import language_of
 
 if TYPE_CHECKING:
     from bot.app import AppContext
@@ -49,7 +50,7 @@ async def enqueue_reminders(ctx: AppContext) -> int:
                 .all()
             )
             for member in rows:
-                lang = member.language if member.language in ("de", "en") else ctx.settings.language
+                lang = language_of(member, ctx.settings.language)
                 calendar = "📅 Kalender" if lang == "de" else "📅 Calendar"
                 reply = Reply(
                     ctx.render("reminder", lang, event=event),

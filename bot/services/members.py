@@ -38,6 +38,12 @@ async def ensure_member(session: AsyncSession, db: Database, sender: Sender, *, 
     return member
 
 
+def language_of(member: Member, default: str) -> str:
+    """The member's language for pushes: the platform's hint ("en-US" -> "en") when we speak it."""
+    hint = (member.language or "")[:2].lower()
+    return hint if hint in ("de", "en") else default
+
+
 class MemberService:
     def __init__(self, db: Database) -> None:
         self.db = db

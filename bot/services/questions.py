@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -178,6 +179,8 @@ def answer_question(
         rest = pattern.sub(joined, rest)
     words = tokens(rest)
     word_set = set(words)
+    topic_like = _topic_like(text, words)
+    lists_events = bool(word_set & LIST_WORDS) or bool(_LIST_PHRASES.search(rest))
 
     kind = None
     ordinal = 0
@@ -255,21 +258,23 @@ def answer_question(
         entry = _match_faq(text, list(faq), strict=has_event_filter)
         if entry is not None:
             return Answer("faq", query=query, faq_slug=entry.slug)
+    # Unknown words that look like a subject (a capitalised noun, a word after "zu"/"about") must not be
+    # ignored; other unknown words (verbs, fillers: "zeig mir alle") do not change the answer.
+    unknown_topics = tuple(w for w in unmatched if w in topic_like)
+    asks_for_events = lists_events or bool(ordinal) or asks_time
     if not has_event_filter:
-        if unmatched:
+        if unknown_topics or (unmatched and not asks_for_events):
             return Answer("unknown", query=query, unmatched=tuple(unmatched))
         if word_set & HELP_WORDS:
             return Answer("help", query=query)
-        if word_set & GREETINGS and not (word_set & LIST_WORDS or ordinal or asks_time):
+        if word_set & GREETINGS and not asks_for_events:
             return Answer("greeting", query=query)
-        if not (word_set & LIST_WORDS or ordinal or asks_time or wants_registration):
+        if not (asks_for_events or wants_registration):
             return Answer("unknown", query=query)
-    elif unmatched and not topics and not speaker_words and not (kind or dates):
-        return Answer("unknown", query=query, unmatched=tuple(unmatched))
 
-    if unmatched and not topics and not speaker_words:
+    if unknown_topics and not topics and not speaker_words:
         # A topic we know nothing about narrows a kind or date to nothing, rather than being ignored.
-        answer = Answer("event_list", query=query, unmatched=tuple(unmatched))
+        answer = Answer("event_list", query=query, unmatched=unknown_topics)
         answer.next_event = _first_upcoming(catalog, local_now, kind)
         return answer
 
@@ -285,6 +290,21 @@ def answer_question(
     if not events:
         answer.next_event = _first_upcoming(catalog, local_now, None if dates else kind)
     return answer
+
+
+_TOPIC_MARKERS = frozenset("zu zum zur ueber thema themen about on regarding topic concerning".split())
+_LIST_PHRASES = re.compile(
+    r"\b(?:steht\s+an|stehen\s+an|what'?s\s+on|what\s+is\s+on|coming\s+up|ist\s+los|geht\s+ab|agenda|"
+    r"programm|schedule|happening|anything\s+on)\b"
+)
+_CAPITALISED = re.compile(r"(?<![\w.!?]\s)(?<!^)\b[A-ZÄÖÜ][\wäöüß]*")
+
+
+def _topic_like(text: str, words: list[str]) -> set[str]:
+    """Words that name a subject: capitalised inside the sentence (German nouns) or after 'zu'/'about'."""
+    found = {token for match in _CAPITALISED.finditer(text.strip()) for token in tokens(match.group(0))}
+    found |= {word for before, word in itertools.pairwise(words) if before in _TOPIC_MARKERS}
+    return found
 
 
 def _fuzzy_kind(word: str) -> str | None:

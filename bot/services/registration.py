@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.db.models import Event, Member, Registration
 from bot.db.session import Database
 from bot.services.catalog import EventView
-from bot.services.members import ensure_member
+from bot.services.members import ensure_member, language_of
 from bot.services.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class RegistrationService:
         nxt.status, nxt.updated_at = "confirmed", now
         promoted = await session.get(Member, nxt.member_id)
         assert promoted is not None
-        reply = self.render_promotion(promoted.language or "de", event)
+        reply = self.render_promotion(language_of(promoted, "de"), event)
         chat = ChatRef(promoted.platform, promoted.user_id, is_private=True)
         await self.outbox.enqueue_in(session, f"promotion:{nxt.id}:{now.isoformat()}", chat, reply, now=now)
         logger.info("waitlist promotion: event=%s registration=%s", row.slug, nxt.id)

@@ -50,7 +50,9 @@ STOPWORDS = frozenset(
     about regarding bezueglich betreffend bzgl zu zum rund runde around anstehend anstehende anstehenden
     upcoming coming soon demnaechst naechstens uhr time uhrzeit beginnt beginn start starts startet anfang
     begin begins wieviel viel zeit datum date day tag tage tagen tages am ort wo online dabei teilnehmen
-    mitmachen
+    mitmachen zeig zeige zeigen show list liste alle all gib give nenne nennen sag sagen tell kannst koenntest
+    wissen weisst know suche suchen looking finde interessiere interested bald soon irgendwas irgendetwas
+    ansteht anstehen los
     """.split()
 )
 

@@ -78,6 +78,14 @@ DEMO_CASES: list[tuple[str, list[str]]] = [
     ("Anything on digitalisation?", [VITALE, THINIUS]),
     ("Is there a talk about the future?", [VITALE, THINIUS]),
     ("Anything for newcomers?", [WILLKOMMEN]),
+    ("Zeig mir alle WebTalks", [VITALE, THINIUS, WILLKOMMEN]),
+    ("Was steht an?", [VITALE, THINIUS, ROUNDTABLE, WILLKOMMEN, KICKOFF]),
+    ("What's on?", [VITALE, THINIUS, ROUNDTABLE, WILLKOMMEN, KICKOFF]),
+    ("Zeig mir alle Termine", [VITALE, THINIUS, ROUNDTABLE, WILLKOMMEN, KICKOFF]),
+    ("gibt es einen webtalk zu wasserstoff", []),
+    ("Is there a webtalk about hydrogen?", []),
+    ("Wer spricht beim WebTalk am 6.10.?", [THINIUS, WILLKOMMEN]),
+    ("Wo findet der Roundtable statt?", [ROUNDTABLE]),
 ]
 
 
