@@ -17,6 +17,7 @@ from bot.platforms.base import Adapter, Sender
 from bot.render import Renderer
 from bot.router import Router
 from bot.services.content import sync_content
+from bot.services.conversations import Conversations
 from bot.services.events import EventService
 from bot.services.members import MemberService
 from bot.services.messages import SentMessages
@@ -46,6 +47,7 @@ class AppContext:
     messages: SentMessages
     demo_clock: bool = False
     senders: dict[str, Sender] = field(default_factory=dict)
+    conversations: Conversations = field(default_factory=Conversations)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Answer one message or button press (never raises, never sends)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.chat import Attachment, Reply
 from bot.router import Request, Router
-from bot.services.questions import Answer, answer_question
+from bot.services.questions import Answer, Query, answer_question
 from handlers.common import MAX_LISTED, list_buttons, resolve_event, subject_for
 
 if TYPE_CHECKING:
@@ -16,10 +16,15 @@ if TYPE_CHECKING:
 router = Router()
 
 
-def ask(ctx: AppContext, text: str) -> Answer:
+def ask(ctx: AppContext, text: str, *, previous: Query | None = None) -> Answer:
     """Answer a free-text question against the current catalog."""
     return answer_question(
-        text, now=ctx.clock.now(), tz=ctx.settings.tz, catalog=ctx.events.catalog, faq=ctx.events.faq
+        text,
+        now=ctx.clock.now(),
+        tz=ctx.settings.tz,
+        catalog=ctx.events.catalog,
+        faq=ctx.events.faq,
+        previous=previous,
     )
 
 
@@ -69,7 +74,10 @@ def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
 @router.text
 async def question(req: Request, ctx: AppContext) -> list[Reply]:
     """Answer a question in free German or English."""
-    return answer_replies(ctx, ask(ctx, req.text), req.lang)
+    answer = ask(ctx, req.text, previous=ctx.conversations.get(req.chat.key))
+    if answer.query.kind or answer.intent in ("next_event", "event_list", "event_time"):
+        ctx.conversations.put(req.chat.key, answer.query)
+    return answer_replies(ctx, answer, req.lang)
 
 
 @router.command(

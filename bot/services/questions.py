@@ -165,9 +165,18 @@ def _match_faq(text: str, faq: list[FaqEntry], *, strict: bool) -> FaqEntry | No
 
 
 def answer_question(
-    text: str, *, now: datetime, tz: ZoneInfo, catalog: Catalog, faq: Sequence[FaqEntry] = ()
-) -> Answer:  # type: ignore[assignment]
-    """Work out what is asked and which events answer it; never guesses an event that does not fit."""
+    text: str,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    catalog: Catalog,
+    faq: Sequence[FaqEntry] = (),
+    previous: Query | None = None,
+) -> Answer:
+    """Work out what is asked and which events answer it; never guesses an event that does not fit.
+
+    `previous` is the chat's last question: a follow-up such as "Und der übernächste?" keeps its kind.
+    """
     local_now = now.astimezone(tz)
     if not text.strip():
         return Answer("empty")
@@ -231,6 +240,10 @@ def answer_question(
                 topic_hits[index] = topic_hits.get(index, 0) + 1
         elif word not in unmatched:
             unmatched.append(word)
+
+    follow_up = bool(word_set & {"und", "and", "also"}) or (ordinal and len(words) <= 4)
+    if previous is not None and previous.kind and follow_up and not (kind or speaker_words or topics):
+        kind = previous.kind
 
     query = Query(
         kind=kind,

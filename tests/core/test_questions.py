@@ -222,3 +222,17 @@ async def test_nothing_found_is_honest_and_offers_the_next_event(ctx: AppContext
     assert "Heute findet keine Veranstaltung statt" in text
     assert answer.events == []
     assert answer.next_event is not None and answer.next_event.slug == VITALE
+
+
+async def test_follow_up_keeps_the_kind_of_the_last_question(ctx: AppContext) -> None:
+    from tests.conftest import say, text_of
+
+    assert "Vitale Standorte" in text_of(await say(ctx, "Wann ist der nächste WebTalk?"))
+    assert "Die größte Zukunft aller Zeiten" in text_of(await say(ctx, "Und der übernächste?"))
+    # There is only one roundtable, so the one after it does not exist; without the memory the answer
+    # would be the second event of any kind (Max Thinius' WebTalk), as it is in another chat.
+    assert "3. Roundtable" in text_of(await say(ctx, "Wann ist der nächste Roundtable?"))
+    follow_up = text_of(await say(ctx, "Und der übernächste?"))
+    assert "Roundtables" in follow_up and "Die größte Zukunft" not in follow_up
+    other_chat = text_of(await say(ctx, "Und der übernächste?", user="bert"))
+    assert "Die größte Zukunft aller Zeiten" in other_chat
