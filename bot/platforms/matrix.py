@@ -167,7 +167,9 @@ class MatrixAdapter:
             await asyncio.wait_for(self._ready.wait(), self.ready_timeout)
         except TimeoutError:
             logger.warning("Matrix: no sync within %s s; still trying in the background", self.ready_timeout)
-        logger.info("Matrix adapter running as %s (device %s)", self.user_id, client.device_id)
+        fingerprint = client.olm.account.identity_keys.get("ed25519", "?") if client.olm else "?"
+        logger.info("Matrix adapter running as %s (device %s, ed25519 %s)", self.user_id, client.device_id,
+                    fingerprint)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -210,7 +212,7 @@ class MatrixAdapter:
                                    store_sync_tokens=False, request_timeout=30)
         device_id = settings.matrix_device_id or self._session.device_id or None
         self.client = client = _Client(self.homeserver, self.user_id, device_id=device_id,
-                                           store_path=str(self.store_dir), config=config)
+                                       store_path=str(self.store_dir), config=config)
         token = settings.matrix_access_token.get_secret_value() if settings.matrix_access_token else None
         if token is None and self._session.access_token:
             token = self._session.access_token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,12 @@ async def test_push_to_a_user_opens_an_encrypted_direct_chat(synapse: Synapse, s
     again = await bot.send(ChatRef("matrix", anna.user_id, True), Reply(html="Erinnerung"))
     second = await wait_for_event(anna, room_id, from_bot(bot.user_id))
     assert second.event_id == again
+
+    # Pushes are paced: five take at least four intervals.
+    started = time.monotonic()
+    for _ in range(5):
+        await bot.send(ChatRef("matrix", room_id, True), Reply(html="Digest"))
+    assert time.monotonic() - started >= 4 * bot.push_interval
 
     with pytest.raises(Unreachable):
         await bot.send(ChatRef("matrix", "!unknown:localhost", False), Reply(html="x"))
