@@ -47,12 +47,13 @@ class Pacer:
         state = self._chats.get(chat_id)
         if state is None:
             limits = self.limits
+            # One message less than Telegram's burst stays in reserve for network jitter.
             if is_private:
                 rate = limits.per_chat_per_second * limits.scale * limits.margin
-                capacity = limits.per_chat_burst
+                capacity = max(1.0, limits.per_chat_burst - 1)
             else:
                 rate = limits.group_per_minute * limits.scale * limits.margin / 60.0
-                capacity = limits.group_per_minute
+                capacity = max(1.0, limits.group_per_minute - 1)
             state = ChatState(rate, capacity, capacity, time.monotonic())
             self._chats[chat_id] = state
             if len(self._chats) > 10_000:
@@ -60,29 +61,30 @@ class Pacer:
         return state
 
     async def slot(self, state: ChatState) -> None:
-        """Wait until this chat and the bot as a whole may send one more message, and take that slot."""
-        while True:
-            now = time.monotonic()
-            if state.paused_until > now:
-                await asyncio.sleep(state.paused_until - now)
-                continue
+        """Wait until this chat and the bot as a whole may send one more message, and take that slot.
+
+        The chat's token is charged at the moment the message goes out (after any wait for the overall
+        pace), so the spacing Telegram sees per chat is the spacing the bucket allows.
+        """
+        now = time.monotonic()
+        if now > state.last:
             state.tokens = min(state.capacity, state.tokens + (now - state.last) * state.rate)
             state.last = now
-            if state.tokens < 1.0:
-                await asyncio.sleep((1.0 - state.tokens) / state.rate)
-                continue
-            state.tokens -= 1.0
-            break
-        now = time.monotonic()
-        slot = max(now, self._next_slot)
+        chat_ready = max(now, state.paused_until, state.last)
+        if state.tokens < 1.0:
+            chat_ready = max(chat_ready, state.last + (1.0 - state.tokens) / state.rate)
+        slot = max(chat_ready, self._next_slot)
         self._next_slot = slot + self.limits.overall_interval
+        state.tokens = min(state.capacity, state.tokens + (slot - state.last) * state.rate) - 1.0
+        state.last = slot
         if slot > now:
             await asyncio.sleep(slot - now)
 
     def pause(self, state: ChatState, seconds: float) -> None:
         """Telegram said 429 for this chat: send nothing more to it for `seconds`."""
-        state.paused_until = max(state.paused_until, time.monotonic() + seconds)
-        state.tokens = 0.0
+        now = time.monotonic()
+        state.paused_until = max(state.paused_until, now + seconds)
+        state.tokens, state.last = 0.0, max(state.last, now)
 
     def _forget_idle(self) -> None:
         now = time.monotonic()

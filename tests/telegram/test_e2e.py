@@ -344,3 +344,46 @@ def test_network_errors_never_quote_the_token() -> None:
     url = "https://api.telegram.org/bot123:GEHEIM/sendMessage"
     assert _without_token(f"Cannot connect to {url}", url) == (
         "Cannot connect to https://api.telegram.org/bot<token>/sendMessage")
+
+
+async def test_the_sender_keeps_within_the_limits(live_server: BotApiServer,
+                                                  telegram_bot: TelegramAdapter) -> None:
+    """Limits x5: 3 at once then 5/s per private chat, 100/min per group, 150/s overall; never a 429."""
+    ivo = live_server.create_user("Ivo")
+    ivo.chat  # noqa: B018
+    group = live_server.create_group(bot_is_admin=True)
+    others = [live_server.create_user(f"U{i}") for i in range(60)]
+    for user in others:
+        user.chat  # noqa: B018
+    started = time.monotonic()
+    await asyncio.gather(
+        *(telegram_bot.send(ChatRef("telegram", str(ivo.id)), Reply(html=f"Nachricht {i}")) for i in range(8)),
+        *(telegram_bot.send(ChatRef("telegram", str(group.id), False), Reply(html=f"Runde {i}"))
+          for i in range(25)),
+        *(telegram_bot.send(ChatRef("telegram", str(u.id)), Reply(html="Hallo")) for u in others))
+    elapsed = time.monotonic() - started
+    assert ivo.chat.texts == [f"Nachricht {i}" for i in range(8)]  # in order
+    assert len(group.inbox) == 25
+    assert live_server.stats.rate_limited == 0
+    assert elapsed >= (8 - 3) / 5  # the private chat's pace, the slowest here
+
+
+async def test_an_edit_without_changes_is_fine(live_server: BotApiServer, telegram_bot: TelegramAdapter) -> None:
+    jana = live_server.create_user("Jana")
+    jana.chat  # noqa: B018
+    ref = ChatRef("telegram", str(jana.id))
+    reply = Reply(html="<b>Gleich</b>", buttons=((__import__("bot.chat").chat.Button("Los", "/termine"),),))
+    first = await telegram_bot.send(ref, reply)
+    assert first is not None
+    again = await telegram_bot.sender.deliver(ref, reply, edit_message_id=int(first))
+    assert again == first
+    assert len(jana.chat.inbox) == 1
+    assert jana.chat.last.edits == []
+
+
+async def test_network_errors_are_retried(live_server: BotApiServer, telegram_bot: TelegramAdapter) -> None:
+    kai = live_server.create_user("Kai")
+    kai.chat  # noqa: B018
+    live_server.inject_disconnect(chat=kai.chat, count=3)
+    await telegram_bot.send(ChatRef("telegram", str(kai.id)), Reply(html="trotzdem angekommen"))
+    assert kai.chat.texts == ["trotzdem angekommen"]
