@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from bot.app import AppContext, build_context
-from bot.chat import ChatRef, Reply, Sender
+from bot.chat import Button, ChatRef, Reply, Sender
 from bot.db.models import OutboxMessage
 from bot.platforms.telegram import TelegramAdapter
 from bot.platforms.telegram_limits import SendLimits
@@ -137,8 +137,6 @@ async def test_long_replies_are_split_and_buttons_go_on_the_last_part(
     dora.start()
     await live_server.wait_inbox(dora.chat, 1)
     paragraphs = "\n\n".join(f"<b>Abschnitt {i}</b>\n" + "Innenstadt " * 120 for i in range(10))
-    from bot.chat import Button
-
     reply = Reply(html=paragraphs, buttons=((Button("Mehr", "/termine"),),))
     message_id = await telegram_bot.send(ChatRef("telegram", str(dora.id)), reply)
     parts = dora.chat.inbox[1:]
@@ -357,7 +355,8 @@ async def test_the_sender_keeps_within_the_limits(live_server: BotApiServer,
         user.chat  # noqa: B018
     started = time.monotonic()
     await asyncio.gather(
-        *(telegram_bot.send(ChatRef("telegram", str(ivo.id)), Reply(html=f"Nachricht {i}")) for i in range(8)),
+        *(telegram_bot.send(ChatRef("telegram", str(ivo.id)), Reply(html=f"Nachricht {i}"))
+          for i in range(8)),
         *(telegram_bot.send(ChatRef("telegram", str(group.id), False), Reply(html=f"Runde {i}"))
           for i in range(25)),
         *(telegram_bot.send(ChatRef("telegram", str(u.id)), Reply(html="Hallo")) for u in others))
@@ -368,11 +367,12 @@ async def test_the_sender_keeps_within_the_limits(live_server: BotApiServer,
     assert elapsed >= (8 - 3) / 5  # the private chat's pace, the slowest here
 
 
-async def test_an_edit_without_changes_is_fine(live_server: BotApiServer, telegram_bot: TelegramAdapter) -> None:
+async def test_an_edit_without_changes_is_fine(live_server: BotApiServer,
+                                               telegram_bot: TelegramAdapter) -> None:
     jana = live_server.create_user("Jana")
     jana.chat  # noqa: B018
     ref = ChatRef("telegram", str(jana.id))
-    reply = Reply(html="<b>Gleich</b>", buttons=((__import__("bot.chat").chat.Button("Los", "/termine"),),))
+    reply = Reply(html="<b>Gleich</b>", buttons=((Button("Los", "/termine"),),))
     first = await telegram_bot.send(ref, reply)
     assert first is not None
     again = await telegram_bot.sender.deliver(ref, reply, edit_message_id=int(first))
