@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -166,14 +167,18 @@ async def updates_per_second(kind: str, *, users: int, per_user: int) -> dict[st
 
 
 async def bench_updates(rounds: int) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {"echo": [], "echo-concurrent": [], "ours": []}
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "echo": [], "echo-concurrent": []}
     for _ in range(rounds):
         for kind in runs:
             result = await updates_per_second(kind, users=800, per_user=5)
             logger.warning("updates/s %s: %.0f (%d answers)", kind, result["per_second"], result["answers"])
             runs[kind].append(result)
     best = {kind: max(r["per_second"] for r in results) for kind, results in runs.items()}
-    return {"runs": runs, "best": best, "ratio": best["ours"] / best["echo"],
+    # Rounds run the bots back to back, so a round's ratio compares them under the same machine load.
+    paired = sorted(ours["per_second"] / echo["per_second"] for ours, echo in zip(runs["ours"], runs["echo"],
+                                                                                   strict=True))
+    return {"runs": runs, "best": best, "ratio": statistics.median(paired), "ratios": paired,
+            "ratio_best": best["ours"] / best["echo"],
             "ratio_concurrent": best["ours"] / best["echo-concurrent"]}
 
 
@@ -289,10 +294,14 @@ def render(updates: dict[str, Any], broadcast: dict[str, Any], direct: dict[str,
         "",
         "| measure | result | target |",
         "|---|---|---|",
-        f"| (a) updates/s, our bot (real core, SQLite, demo content) | {best['ours']:.0f} | |",
-        f"| (a) updates/s, minimal PTB echo bot (sequential, PTB default) | {best['echo']:.0f} | |",
-        f"| (a) updates/s, PTB echo bot with `concurrent_updates(True)` | {best['echo-concurrent']:.0f} | |",
-        f"| (a) ratio ours / echo | {updates['ratio']:.2f} {ok(updates['ratio'] >= 0.7)} | ≥ 0.7 |",
+        f"| (a) updates/s, our bot (real core, SQLite, demo content), best round | {best['ours']:.0f} | |",
+        f"| (a) updates/s, minimal PTB echo bot (sequential, PTB default), best round | {best['echo']:.0f} | |",
+        f"| (a) updates/s, PTB echo bot with `concurrent_updates(True)`, best round | "
+        f"{best['echo-concurrent']:.0f} | |",
+        f"| (a) ratio ours / echo, median of the rounds (each round: ours, then echo) | {updates['ratio']:.2f} "
+        f"{ok(updates['ratio'] >= 0.7)} | ≥ 0.7 |",
+        f"| (a) the rounds' ratios; ratio of the best rounds | "
+        f"{', '.join(f'{r:.2f}' for r in updates['ratios'])}; {updates['ratio_best']:.2f} | |",
         f"| (a) ratio ours / concurrent echo | {updates['ratio_concurrent']:.2f} | (stricter baseline) |",
         f"| (b) broadcast: {broadcast['messages']} messages (5,000 private + 50 channels), limits ×20 "
         f"| {broadcast['rate']:.0f} msg/s of {broadcast['allowed']:.0f} allowed | |",
@@ -310,7 +319,7 @@ def render(updates: dict[str, Any], broadcast: dict[str, Any], direct: dict[str,
         f"| {rss['rss_mb']:.0f} MB {ok(rss['rss_mb'] < 200)} | < 200 MB |",
         "",
         "(a) queues 4,000 messages from 800 users (commands and questions) and times from the end of",
-        "`start()` to the last answer the server received; best of the rounds. (b) enqueues one digest per chat",
+        "`start()` to the last answer the server received. (b) enqueues one digest per chat",
         "in the durable outbox and lets `scheduler.outbox.OutboxWorker` drain it through the adapter's sender;",
         "the rate is measured between the first and last message the server accepted; best of two runs.",
         "(b') sends the same messages with 256 concurrent `TelegramAdapter.send` calls. The outbox path is",
