@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
@@ -39,21 +39,21 @@ def _seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
-def keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
-    """Inline keyboard for Reply.buttons: actions become callback data, web addresses become links."""
-    built: list[list[InlineKeyboardButton]] = []
+def keyboard(rows: tuple[tuple[Button, ...], ...]) -> dict[str, Any] | None:
+    """Inline keyboard (Bot API JSON) for Reply.buttons: actions become callback data, addresses links."""
+    built: list[list[dict[str, str]]] = []
     for row in rows:
-        buttons: list[InlineKeyboardButton] = []
+        buttons: list[dict[str, str]] = []
         for button in row:
             if button.action.startswith(("https://", "http://", "tg://")):
-                buttons.append(InlineKeyboardButton(button.label, url=button.action))
+                buttons.append({"text": button.label, "url": button.action})
             elif 1 <= len(button.action.encode("utf-8")) <= MAX_CALLBACK_DATA:
-                buttons.append(InlineKeyboardButton(button.label, callback_data=button.action))
+                buttons.append({"text": button.label, "callback_data": button.action})
             else:
                 logger.warning("button %r left out: its action exceeds Telegram's 64 bytes", button.label)
         if buttons:
             built.append(buttons)
-    return InlineKeyboardMarkup(built) if built else None
+    return {"inline_keyboard": built} if built else None
 
 
 class TelegramSender:
@@ -81,7 +81,7 @@ class TelegramSender:
             caption, chunks = sanitize(reply.html), []
         else:
             chunks = split_html(reply.html)
-        last: Message | None = None
+        last: int | None = None
         async with state.lock:
             if edit_message_id is not None and len(chunks) == 1 and attachment is None:
                 edited = await self._edit(state, chat, chat_id, edit_message_id, chunks[0], markup)
@@ -91,34 +91,49 @@ class TelegramSender:
                 is_last = index == len(chunks) - 1 and attachment is None
                 last = await self._send_text(state, chat, chat_id, chunk, markup if is_last else None)
             if attachment is not None:
-                last = await self._call(state, chat, lambda: self.bot.send_document(
+                document: Message = await self._call(state, chat, lambda: self.bot.send_document(
                     chat_id, document=attachment.data, filename=attachment.filename, caption=caption or None,
-                    parse_mode=ParseMode.HTML if caption else None, reply_markup=markup))
+                    parse_mode=ParseMode.HTML if caption else None, reply_markup=self._markup(markup)))
+                last = document.message_id
         if last is None:
             logger.warning("nothing to send to %s: the reply was empty", chat.key)
             return None
-        return str(last.message_id)
+        return str(last)
+
+    def _markup(self, markup: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+        return InlineKeyboardMarkup.de_json(markup, self.bot) if markup else None
+
+    async def _send_message(self, chat_id: int | str, text: str, *, markup: dict[str, Any] | None,
+                            html: bool = True) -> int:
+        """sendMessage without turning Telegram's answer into a Message we would not read (saves CPU)."""
+        data: dict[str, Any] = {"chat_id": chat_id, "text": text}
+        if html:
+            data["parse_mode"] = ParseMode.HTML.value
+        if markup:
+            data["reply_markup"] = markup
+        result = await self.bot._post("sendMessage", data)
+        return int(result["message_id"])
 
     async def _send_text(self, state: ChatState, chat: ChatRef, chat_id: int | str, chunk: str,
-                         markup: InlineKeyboardMarkup | None) -> Message:
+                         markup: dict[str, Any] | None) -> int:
         try:
-            return await self._call(state, chat, lambda: self.bot.send_message(
-                chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup,
-                link_preview_options=None))
+            message_id: int = await self._call(state, chat, lambda: self._send_message(
+                chat_id, chunk, markup=markup))
         except BadRequest as exc:
             if "parse entities" not in str(exc).lower():
                 raise
             logger.error("Telegram rejected our HTML (%s); sending it as plain text", exc)
-            return await self._call(state, chat, lambda: self.bot.send_message(
-                chat_id, html_to_plain(chunk), reply_markup=markup))
+            message_id = await self._call(state, chat, lambda: self._send_message(
+                chat_id, html_to_plain(chunk), markup=markup, html=False))
+        return message_id
 
     async def _edit(self, state: ChatState, chat: ChatRef, chat_id: int | str, message_id: int, chunk: str,
-                    markup: InlineKeyboardMarkup | None) -> str | None:
+                    markup: dict[str, Any] | None) -> str | None:
         """Edit the pressed message in place; None if it cannot be edited (then we send a new one)."""
         try:
             await self._call(state, chat, lambda: self.bot.edit_message_text(
                 chunk, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
-                reply_markup=markup))
+                reply_markup=self._markup(markup)))
         except BadRequest as exc:
             text = str(exc).lower()
             if "not modified" in text:
