@@ -1,6 +1,8 @@
 """A minimal matrix-nio echo bot (the benchmark's baseline): joins invites, answers each text with a notice.
 
-    python bench/matrix_echo_bot.py HOMESERVER USER_ID ACCESS_TOKEN DEVICE_ID STORE_DIR
+    python bench/matrix_echo_bot.py HOMESERVER USER_ID ACCESS_TOKEN DEVICE_ID STORE_DIR [PAD]
+
+With PAD both bodies of the answer get PAD more characters, to compare at equal message sizes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 from nio import AsyncClient, AsyncClientConfig, InviteMemberEvent, MatrixRoom, RoomMessageText
 
 
-async def main(homeserver: str, user_id: str, token: str, device_id: str, store: str) -> None:
+async def main(homeserver: str, user_id: str, token: str, device_id: str, store: str, pad: str = "0") -> None:
     config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True)
     client = AsyncClient(homeserver, user_id, device_id=device_id, store_path=store, config=config)
     client.restore_login(user_id, device_id, token)
@@ -20,10 +22,15 @@ async def main(homeserver: str, user_id: str, token: str, device_id: str, store:
         if event.state_key == user_id and event.membership == "invite":
             await client.join(room.room_id)
 
+    padding = " ·" * (int(pad) // 2)
+
     async def on_text(room: MatrixRoom, event: RoomMessageText) -> None:
-        if event.sender != user_id:
-            await client.room_send(room.room_id, "m.room.message", {"msgtype": "m.notice", "body": event.body},
-                                   ignore_unverified_devices=True)
+        if event.sender == user_id:
+            return
+        content = {"msgtype": "m.notice", "body": event.body + padding}
+        if padding:
+            content.update(format="org.matrix.custom.html", formatted_body=event.body + padding)
+        await client.room_send(room.room_id, "m.room.message", content, ignore_unverified_devices=True)
 
     client.add_event_callback(on_invite, InviteMemberEvent)  # type: ignore[arg-type]
     client.add_event_callback(on_text, RoomMessageText)  # type: ignore[arg-type]
@@ -33,4 +40,4 @@ async def main(homeserver: str, user_id: str, token: str, device_id: str, store:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:6]))
+    asyncio.run(main(*sys.argv[1:7]))
