@@ -24,29 +24,37 @@ class SubjectLog:
         self.ctx = ctx
         self._queue: asyncio.Queue[tuple[ChatRef, str, str]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="telegram-subjects")
 
     def add(self, chat: ChatRef, message_id: str, subject: str) -> None:
         self._queue.put_nowait((chat, message_id, subject))
+        self._wake.set()
 
     async def stop(self) -> None:
+        """Write what is still queued, then end the background task."""
         if self._task is not None:
-            self._task.cancel()
+            self._stopping = True
+            self._wake.set()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        await self._write(self._drain([]))
+        await self._write(self._drain())
 
-    def _drain(self, batch: list[tuple[ChatRef, str, str]]) -> list[tuple[ChatRef, str, str]]:
+    def _drain(self) -> list[tuple[ChatRef, str, str]]:
+        batch: list[tuple[ChatRef, str, str]] = []
         while len(batch) < 500 and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
 
     async def _run(self) -> None:
-        while True:
-            batch = self._drain([await self._queue.get()])
-            await self._write(batch)
+        while not self._stopping:
+            if self._queue.empty():
+                self._wake.clear()
+                await self._wake.wait()
+            await self._write(self._drain())
 
     async def _write(self, batch: list[tuple[ChatRef, str, str]]) -> None:
         if not batch:

@@ -387,3 +387,15 @@ async def test_network_errors_are_retried(live_server: BotApiServer, telegram_bo
     live_server.inject_disconnect(chat=kai.chat, count=3)
     await telegram_bot.send(ChatRef("telegram", str(kai.id)), Reply(html="trotzdem angekommen"))
     assert kai.chat.texts == ["trotzdem angekommen"]
+
+
+async def test_stopping_right_after_an_answer_keeps_its_subject(live_server: BotApiServer,
+                                                                bot_ctx: AppContext) -> None:
+    adapter = TelegramAdapter(bot_ctx, limits=SendLimits(scale=5))
+    await adapter.start()
+    lena = live_server.create_user("Lena")
+    lena.send_text("Wann ist der nächste WebTalk?")
+    answer = await next_message(live_server, lena.chat, 0)
+    await adapter.stop()
+    ref = ChatRef("telegram", str(lena.id))
+    assert await bot_ctx.messages.subject_of(ref, str(answer.message_id)) == f"event:{SLUG}"
