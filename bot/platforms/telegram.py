@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram import BotCommand, Message, Update
+from telegram import BotCommand, ChatMemberUpdated, Message, Update
 from telegram import User as TgUser
-from telegram.constants import ChatType, MessageEntityType
+from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 PLATFORM = Platform.TELEGRAM.value
 
 
@@ -178,6 +178,9 @@ class TelegramAdapter:
         if update.callback_query is not None:
             await self._on_button(update)
             return
+        if update.my_chat_member is not None:
+            await self._on_membership(update.my_chat_member)
+            return
         message = update.message
         if message is None or message.from_user is None or message.from_user.is_bot:
             return
@@ -185,6 +188,21 @@ class TelegramAdapter:
         if incoming is None:
             return
         await self._answer(incoming, edit_message_id=None)
+
+    async def _on_membership(self, change: ChatMemberUpdated) -> None:
+        """A member blocked or unblocked the bot (or it was added to or removed from a chat)."""
+        status = change.new_chat_member.status
+        if change.chat.type != ChatType.PRIVATE:
+            logger.info("bot is now %s in %s %s", status, change.chat.type, change.chat.id)
+            return
+        user_id = str(change.chat.id)
+        try:
+            if status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
+                await self.ctx.members.mark_unreachable(PLATFORM, user_id, now=self.ctx.clock.now())
+            elif status == ChatMemberStatus.MEMBER:
+                await self.ctx.members.mark_reachable(PLATFORM, user_id)
+        except Exception:
+            logger.exception("could not record that telegram:%s %s the bot", user_id, status)
 
     async def _on_button(self, update: Update) -> None:
         query = update.callback_query

@@ -399,3 +399,25 @@ async def test_stopping_right_after_an_answer_keeps_its_subject(live_server: Bot
     await adapter.stop()
     ref = ChatRef("telegram", str(lena.id))
     assert await bot_ctx.messages.subject_of(ref, str(answer.message_id)) == f"event:{SLUG}"
+
+
+async def test_blocking_and_unblocking_is_noticed_without_sending(
+        live_server: BotApiServer, telegram_bot: TelegramAdapter, bot_ctx: AppContext) -> None:
+    mia = live_server.create_user("Mia")
+    async with bot_ctx.db.sessions.begin() as session:
+        sender = Sender("telegram", str(mia.id), "Mia")
+        await ensure_member(session, bot_ctx.db, sender, now=bot_ctx.clock.now())
+
+    async def becomes_unreachable(expected: bool) -> bool:
+        for _ in range(100):
+            member = await bot_ctx.members.find("telegram", str(mia.id))
+            if member is not None and (member.unreachable_at is not None) == expected:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    mia.block()
+    assert await becomes_unreachable(True)
+    mia.unblock()
+    assert await becomes_unreachable(False)
+    assert mia.chat.inbox == []

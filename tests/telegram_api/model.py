@@ -145,7 +145,11 @@ class User:
         return self.server.press(self, message, 0, data=data)
 
     def block(self) -> None:
+        """Block the bot; Telegram tells the bot with a my_chat_member update (status "kicked")."""
         self.blocked_bot = True
+        self.server.membership_changed(self, "member", "kicked")
 
     def unblock(self) -> None:
+        """Unblock the bot (e.g. by pressing Restart); the bot learns it from my_chat_member."""
         self.blocked_bot = False
+        self.server.membership_changed(self, "kicked", "member")

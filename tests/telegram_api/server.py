@@ -229,6 +229,20 @@ class BotApiServer:
             "chat_instance": str(abs(chat.id) * 31), "data": query.data})
         return query
 
+    def membership_changed(self, user: User, old: str, new: str) -> None:
+        """The bot's status in a user's private chat changed (blocked / unblocked)."""
+        chat = self.private_chat(user)
+
+        def member(status: str) -> dict[str, Any]:
+            data: dict[str, Any] = {"user": self._bot_user(), "status": status}
+            if status == "kicked":
+                data["until_date"] = 0
+            return data
+
+        self.add_update("my_chat_member", {"chat": chat.to_json(), "from": user.to_json(),
+                                           "date": int(time.time()), "old_chat_member": member(old),
+                                           "new_chat_member": member(new)})
+
     def add_update(self, kind: str, payload: dict[str, Any]) -> None:
         if self._allowed_updates and kind not in self._allowed_updates:
             return
