@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_webhook_listen: str = "127.0.0.1"
     telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
+    # Telegram's documented limits; a self-hosted Bot API server or a test server may allow more (scale).
+    telegram_rate_per_second: float = Field(default=30.0, gt=0)
+    telegram_rate_per_chat: float = Field(default=1.0, gt=0)
+    telegram_rate_group_per_minute: float = Field(default=20.0, gt=0)
+    telegram_rate_scale: float = Field(default=1.0, gt=0)
 
     matrix_homeserver: str | None = None
     matrix_user_id: str | None = None

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 BATCH = 500
+FLUSH_SECONDS = 0.05
 
 
 def backoff(attempt: int) -> timedelta:
@@ -34,6 +35,7 @@ class OutboxWorker:
         self.idle_seconds = idle_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._delivered: list[tuple[OutboxMessage, str | None]] = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="outbox")
@@ -65,20 +67,45 @@ class OutboxWorker:
         """Send what is due now (several batches); return how many messages were handled."""
         handled = 0
         semaphore = asyncio.Semaphore(self.concurrency)
-        while True:
-            platforms = set(self.ctx.senders)
-            if not platforms:
-                return handled
-            batch = await self.ctx.outbox.claim(now=self.ctx.clock.now(), limit=BATCH, platforms=platforms)
-            if not batch:
-                return handled
+        stop_flushing = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_periodically(stop_flushing), name="outbox-flush")
+        try:
+            while True:
+                platforms = set(self.ctx.senders)
+                if not platforms:
+                    return handled
+                batch = await self.ctx.outbox.claim(
+                    now=self.ctx.clock.now(), limit=BATCH, platforms=platforms
+                )
+                if not batch:
+                    return handled
 
-            async def deliver(row: OutboxMessage) -> None:
-                async with semaphore:
-                    await self._deliver(row)
+                async def deliver(row: OutboxMessage) -> None:
+                    async with semaphore:
+                        await self._deliver(row)
 
-            await asyncio.gather(*(deliver(row) for row in batch))
-            handled += len(batch)
+                await asyncio.gather(*(deliver(row) for row in batch))
+                handled += len(batch)
+        finally:
+            # Let the flusher finish its write rather than cancel it mid-transaction, then write the rest.
+            stop_flushing.set()
+            await asyncio.gather(flusher, return_exceptions=True)
+            await self._flush()
+
+    async def _flush_periodically(self, stop: asyncio.Event) -> None:
+        # One transaction per message would cap a broadcast below Telegram's rate; a short interval keeps
+        # the window in which a crash could repeat a message (sent, not yet marked) to a few rows.
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=FLUSH_SECONDS)
+            except TimeoutError:
+                pass
+            await self._flush()
+
+    async def _flush(self) -> None:
+        delivered, self._delivered = self._delivered, []
+        if delivered:
+            await self.ctx.outbox.mark_sent(delivered, now=self.ctx.clock.now())
 
     async def _deliver(self, row: OutboxMessage) -> None:
         sender = self.ctx.senders[row.platform]
@@ -99,7 +126,7 @@ class OutboxWorker:
             logger.warning("outbox %s: send failed: %s", row.key, type(exc).__name__)
             await self._retry(row, type(exc).__name__, None)
             return
-        await outbox.mark_sent(row.id, now=self.ctx.clock.now(), platform_message_id=message_id)
+        self._delivered.append((row, message_id))
 
     async def _retry(self, row: OutboxMessage, error: str, retry_after: float | None) -> None:
         if row.attempts >= MAX_ATTEMPTS:

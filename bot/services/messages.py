@@ -32,6 +32,30 @@ class SentMessages:
                 .on_conflict_do_nothing(index_elements=["platform", "chat_id", "message_id"])
             )
 
+    async def record_many(self, rows: list[tuple[ChatRef, str, str]]) -> None:
+        """Record many (chat, message id, subject) rows in one statement."""
+        if not rows:
+            return
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        now = self.clock.now()
+        values = [
+            {
+                "platform": chat.platform,
+                "chat_id": chat.id,
+                "message_id": message_id,
+                "subject": subject[:128],
+                "created_at": now,
+            }
+            for chat, message_id, subject in rows
+        ]
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            await session.execute(
+                insert(SentMessage).on_conflict_do_nothing(
+                    index_elements=["platform", "chat_id", "message_id"]
+                ),
+                values,
+            )
+
     async def subject_of(self, chat: ChatRef, message_id: str) -> str | None:
         async with self.db.sessions() as session:
             return await session.scalar(

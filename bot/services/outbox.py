@@ -96,22 +96,36 @@ class Outbox:
                 row.attempts += 1
             return rows
 
-    async def mark_sent(self, message_id: int, *, now: datetime, platform_message_id: str | None) -> None:
+    async def mark_sent(self, delivered: list[tuple[OutboxMessage, str | None]], *, now: datetime) -> None:
+        """Mark delivered rows as sent, with their platform message ids, in one transaction."""
+        if not delivered:
+            return
         async with self.db.write_lock, self.db.sessions.begin() as session:
-            row = await session.get(OutboxMessage, message_id)
-            if row is None:
-                return
-            row.status, row.sent_at, row.platform_message_id = "sent", now, platform_message_id
-            subject = row.payload.get("subject")
-            if subject and platform_message_id:
-                session.add(
-                    SentMessage(
-                        platform=row.platform,
-                        chat_id=row.chat_id,
-                        message_id=platform_message_id,
-                        subject=subject,
-                        created_at=now,
-                    )
+            await session.execute(
+                update(OutboxMessage),
+                [
+                    {"id": row.id, "status": "sent", "sent_at": now, "platform_message_id": message_id}
+                    for row, message_id in delivered
+                ],
+            )
+            subjects = [
+                {
+                    "platform": row.platform,
+                    "chat_id": row.chat_id,
+                    "message_id": message_id,
+                    "subject": row.payload["subject"][:128],
+                    "created_at": now,
+                }
+                for row, message_id in delivered
+                if message_id and row.payload.get("subject")
+            ]
+            if subjects:
+                insert = sqlite_insert if self.db.is_sqlite else pg_insert
+                await session.execute(
+                    insert(SentMessage).on_conflict_do_nothing(
+                        index_elements=["platform", "chat_id", "message_id"]
+                    ),
+                    subjects,
                 )
 
     async def mark_failed(
