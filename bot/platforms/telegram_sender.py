@@ -11,7 +11,7 @@ from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -69,11 +69,24 @@ class TelegramSender:
         self.max_flood_waits = max_flood_waits
         self.max_flood_wait = max_flood_wait
         self.flood_waits = 0  # 429s seen, for logs and benchmarks
+        self.migrated: dict[int | str, int] = {}  # group id -> supergroup id, as Telegram told us
 
     async def deliver(self, chat: ChatRef, reply: Reply, *, edit_message_id: int | None = None) -> str | None:
         """Send (or edit into place) one reply; return the id of the message that carries its buttons."""
         chat_id: int | str = int(chat.id) if chat.id.lstrip("-").isdigit() else chat.id
-        state = self.pacer.chat(chat.id, is_private=chat.is_private)
+        chat_id = self.migrated.get(chat_id, chat_id)
+        try:
+            return await self._deliver(chat, chat_id, reply, edit_message_id)
+        except ChatMigrated as exc:
+            # A group became a supergroup: Telegram names its new id; the old one no longer works.
+            logger.warning("%s moved to telegram:%s (a group upgraded to a supergroup)", chat.key,
+                           exc.new_chat_id)
+            self.migrated[chat_id] = exc.new_chat_id
+            return await self._deliver(chat, exc.new_chat_id, reply, None)
+
+    async def _deliver(self, chat: ChatRef, chat_id: int | str, reply: Reply,
+                       edit_message_id: int | None) -> str | None:
+        state = self.pacer.chat(str(chat_id), is_private=chat.is_private)
         markup = keyboard(reply.buttons)
         attachment = reply.attachment
         caption: str | None = None

@@ -421,3 +421,15 @@ async def test_blocking_and_unblocking_is_noticed_without_sending(
     mia.unblock()
     assert await becomes_unreachable(False)
     assert mia.chat.inbox == []
+
+
+async def test_a_group_upgraded_to_a_supergroup_still_gets_its_messages(
+        live_server: BotApiServer, telegram_bot: TelegramAdapter) -> None:
+    group = live_server.create_group("Runde", basic=True)
+    supergroup = live_server.upgrade_to_supergroup(group)
+    ref = ChatRef("telegram", str(group.id), is_private=False)
+    await telegram_bot.send(ref, Reply(html="Impuls der Woche"))
+    await telegram_bot.send(ref, Reply(html="Wochenrückblick"))
+    assert supergroup.texts == ["Impuls der Woche", "Wochenrückblick"]
+    assert sum(1 for method, params in live_server.calls if method == "sendmessage"
+               and str(params.get("chat_id")) == str(group.id)) == 1  # the new id is remembered

@@ -71,6 +71,7 @@ class Chat:
     inbox: list[SentMessage] = field(default_factory=list)  # what the bot sent here, in order
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)  # every message as Bot API JSON
     next_message_id: int = 1
+    migrated_to: int | None = None  # a basic group upgraded to this supergroup
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.type}

@@ -167,9 +167,11 @@ class BotApiServer:
         return chat
 
     def create_group(self, title: str = "Stadtretter Runde", *, bot_is_admin: bool = False,
-                     bot_is_member: bool = True) -> Chat:
-        chat_id = -(10**12 + next(self._group_ids))
-        chat = Chat(chat_id, "supergroup", title=title, bot_is_admin=bot_is_admin,
+                     bot_is_member: bool = True, basic: bool = False) -> Chat:
+        """A supergroup (ids -100…), or with `basic` an old-style group (short negative id)."""
+        number = next(self._group_ids)
+        chat_id = -(number - 10**9 + 4_000_000) if basic else -(10**12 + number)
+        chat = Chat(chat_id, "group" if basic else "supergroup", title=title, bot_is_admin=bot_is_admin,
                     bot_is_member=bot_is_member)
         self.chats[chat_id] = chat
         return chat
@@ -181,6 +183,13 @@ class BotApiServer:
                     bot_is_member=bot_is_admin)
         self.chats[chat_id] = chat
         return chat
+
+    def upgrade_to_supergroup(self, group: Chat) -> Chat:
+        """Turn a basic group into a supergroup with a new id, as Telegram does; the old id stops working."""
+        new = self.create_group(group.title, bot_is_admin=group.bot_is_admin,
+                                bot_is_member=group.bot_is_member)
+        group.migrated_to = new.id
+        return new
 
     def inject_429(self, *, chat: Chat | int | None = None, count: int = 1, retry_after: int = 1,
                    method: str | None = None) -> None:
@@ -371,6 +380,9 @@ class BotApiServer:
                 chat = None
         if chat is None:
             raise ApiError(400, "Bad Request: chat not found")
+        if chat.migrated_to is not None:
+            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                           {"migrate_to_chat_id": chat.migrated_to})
         if chat.type == "private":
             user = self.users.get(chat.id)
             if user is not None and user.blocked_bot:
