@@ -47,13 +47,17 @@ async def make_bot(synapse: Synapse, tmp_path: Path) -> AsyncIterator[Any]:
     running: list[MatrixAdapter] = []
 
     async def make(*, user: TestUser | None = None, data_dir: Path | None = None,
-                   allowed: list[str] | None = None, ctx: Any = None, **options: Any) -> MatrixAdapter:
+                   allowed: list[str] | None = None, ctx: Any = None, token_login: bool = False,
+                   **options: Any) -> MatrixAdapter:
         user = user or synapse.register()
         data_dir = data_dir or tmp_path / f"bot-{len(running)}"
+        login = {"matrix_password": user.password}
+        if token_login:
+            login = {"matrix_access_token": user.access_token, "matrix_device_id": user.device_id}
         settings = load_settings(
             data_dir=data_dir, matrix_homeserver=synapse.url, matrix_user_id=user.user_id,
-            matrix_password=user.password, matrix_allowed=allowed or [],
-            now="2020-09-28T09:00:00+02:00", database_url=f"sqlite+aiosqlite:///{data_dir / 'bot.sqlite3'}")
+            matrix_allowed=allowed or [], now="2020-09-28T09:00:00+02:00",
+            database_url=f"sqlite+aiosqlite:///{data_dir / 'bot.sqlite3'}", **login)
         ctx = ctx or await make_context(settings)
         adapter = MatrixAdapter(ctx, **options)
         adapter.test_user = user  # type: ignore[attr-defined]

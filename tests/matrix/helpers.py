@@ -68,14 +68,19 @@ def _decrypt_late(client: AsyncClient, pending: list[MegolmEvent]) -> list[Event
 
 
 async def collect_events(client: AsyncClient, room_id: str, seconds: float,
-                         match: Callable[[Event], bool]) -> list[Event]:
-    """All matching events that arrive in the room within `seconds`."""
+                         match: Callable[[Event], bool], *, expect: int | None = None,
+                         settle: float = 1.0) -> list[Event]:
+    """Matching events arriving within `seconds`; with `expect`, stop `settle` s after that many arrived
+    (long enough for a duplicate to show up)."""
     found: list[Event] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         response = await sync_once(client, timeout_ms=300)
         info = response.rooms.join.get(room_id)
         found.extend(e for e in (info.timeline.events if info else []) if match(e))
+        if expect is not None and len(found) >= expect:
+            deadline = min(deadline, time.monotonic() + settle)
+            expect = None
     return found
 
 
