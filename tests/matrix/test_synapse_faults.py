@@ -192,3 +192,23 @@ async def test_login_by_access_token_and_after_a_revoked_login(synapse: Synapse,
     await wait_joined(anna, room_id, again.user_id)
     await say(anna, room_id, QUESTION)
     await wait_for_event(anna, room_id, from_bot(again.user_id))
+
+
+async def test_long_downtime_gap_is_fetched(synapse: Synapse, stores: Path, clients: list[Any],
+                                            make_bot: Any) -> None:
+    bot = await make_bot(timeline_limit=3)
+    anna = await _user(synapse, stores, clients)
+    room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=True)
+    await wait_joined(anna, room_id, bot.user_id)
+    await bot.stop()
+
+    texts = [f"!details {slug}" for slug in ("webtalk-vitale-standorte", "webtalk-groesste-zukunft",
+                                             "webtalk-willkommen", "roundtable-leerstand-bid-isg",
+                                             "projektauftakt-innenstadt-2030", "webtalk-vitale-standorte")]
+    for text in texts:
+        await say(anna, room_id, text)
+    again = await make_bot(user=bot.test_user, data_dir=bot.settings.data_dir, timeline_limit=3)
+
+    answers = await collect_events(anna, room_id, 10.0, from_bot(bot.user_id), expect=len(texts))
+    assert len(answers) == len(texts)
+    assert [i.text for i in again.ctx.seen] == texts
