@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import logging
 import random
 import sqlite3
@@ -13,49 +12,38 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiohttp.client_exceptions import ClientConnectionError
 from nio import (
     AsyncClient,
     AsyncClientConfig,
-    ErrorResponse,
     InviteMemberEvent,
     JoinError,
     LocalProtocolError,
     LoginResponse,
     MatrixRoom,
     MegolmEvent,
-    ProfileGetError,
     ReactionEvent,
-    RoomCreateError,
     RoomMemberEvent,
     RoomMessagesResponse,
     RoomMessageText,
-    RoomPreset,
-    RoomSendResponse,
     SyncResponse,
-    UploadResponse,
     WhoamiResponse,
 )
-from nio.event_builders import EnableEncryptionBuilder
 
-from bot.chat import Attachment, ChatRef, Incoming, MessageRef, Platform, Reply, Sender
+from bot.chat import ChatRef, Incoming, MessageRef, Platform, Reply, Sender
 from bot.platforms.base import TemporaryFailure, Unreachable
 from bot.platforms.matrix_render import (
-    add_relation,
-    edit_content,
     emoji_key,
-    file_content,
     mentions_user,
-    notice_content,
     pill_labels,
     reaction_action,
-    reaction_actions,
     relation_of,
     strip_mention,
     strip_reply_fallback,
 )
+from bot.platforms.matrix_send import NETWORK_ERRORS, MatrixClient, Outgoing
 from bot.platforms.matrix_session import LocalStore, MatrixSession
 from bot.platforms.matrix_subjects import SubjectRecorder
+from bot.services.textnorm import fold
 from bot.text import clean_input
 
 if TYPE_CHECKING:
@@ -64,49 +52,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_NETWORK_ERRORS = (ClientConnectionError, asyncio.TimeoutError, TimeoutError)
-_GONE = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN", "M_INVALID_PARAM", "M_BAD_STATE"}
 _FIRST_SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 1}}, "presence": {"types": []}}
 _GAP_LIMIT = 500  # events fetched per room after a long downtime before older ones are given up
 
 
-class _Client(AsyncClient):
-    """nio's client with one lock around applying sync responses.
-
-    Applying a sync may invalidate a room's outbound Megolm session (membership, new devices); if that happens
-    while a send is sharing the session, nio encrypts with a fresh session nobody received. Encrypted sends
-    hold the same lock, so each send shares and uses one consistent session.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.crypto_lock = asyncio.Lock()
-
-    def load_store(self) -> None:
-        super().load_store()
-        if self.store is None:
-            return
-        # nio rewrites the list of encrypted rooms after every sync; write only rooms it has not saved yet.
-        save = self.store.save_encrypted_rooms
-        saved = set(self.encrypted_rooms)
-
-        def save_new(rooms: set[str]) -> None:
-            new = set(rooms) - saved
-            if new:
-                save(new)
-                saved.update(new)
-
-        self.store.save_encrypted_rooms = save_new  # type: ignore[method-assign]
-
-    async def receive_response(self, response: Any) -> None:
-        if isinstance(response, SyncResponse):
-            async with self.crypto_lock:
-                await super().receive_response(response)
-        else:
-            await super().receive_response(response)
-
-
-class MatrixAdapter:
+class MatrixAdapter(Outgoing):
     """Connects one bot account; `start()` runs sync and processing in background tasks."""
 
     platform = Platform.MATRIX.value
@@ -131,7 +81,7 @@ class MatrixAdapter:
         # Events per room and sync; older ones missed during a downtime are fetched with /messages.
         self.sync_filter: dict[str, Any] = {"room": {"timeline": {"limit": timeline_limit}},
                                             "presence": {"types": []}}
-        self.client: _Client | None = None
+        self.client: MatrixClient | None = None
         self._session = MatrixSession(homeserver=self.homeserver, user_id=self.user_id)
         self._queue: asyncio.Queue[tuple[SyncResponse, str | None, bool] | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -146,7 +96,7 @@ class MatrixAdapter:
         self._store: LocalStore | None = None
         self._subjects = SubjectRecorder(ctx)
         router = getattr(ctx, "router", None)
-        self._commands = frozenset(name for command in getattr(router, "commands", [])
+        self._commands = frozenset(fold(name) for command in getattr(router, "commands", [])
                                    for name in (*command.de, *command.en))
 
     # ----- lifecycle
@@ -196,22 +146,12 @@ class MatrixAdapter:
             await self.client.close()
             self.client = None
 
-    def _local(self) -> LocalStore:
-        if self._store is None:
-            raise TemporaryFailure("Matrix adapter is not running")
-        return self._store
-
-    def _require_client(self) -> _Client:
-        if self.client is None:
-            raise TemporaryFailure("Matrix adapter is not running")
-        return self.client
-
     async def _login(self) -> None:
         settings = self.settings
         config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0, encryption_enabled=True,
                                    store_sync_tokens=False, request_timeout=30)
         device_id = settings.matrix_device_id or self._session.device_id or None
-        self.client = client = _Client(self.homeserver, self.user_id, device_id=device_id,
+        self.client = client = MatrixClient(self.homeserver, self.user_id, device_id=device_id,
                                        store_path=str(self.store_dir), config=config)
         token = settings.matrix_access_token.get_secret_value() if settings.matrix_access_token else None
         if token is None and self._session.access_token:
@@ -254,7 +194,7 @@ class MatrixAdapter:
         for attempt in range(attempts):
             try:
                 return await call()
-            except _NETWORK_ERRORS as exc:
+            except NETWORK_ERRORS as exc:
                 if attempt == attempts - 1:
                     reason = type(exc).__name__
                     raise RuntimeError(f"Matrix homeserver unreachable for {what}: {reason}") from None
@@ -280,7 +220,7 @@ class MatrixAdapter:
                     since=since, full_state=full_state)
             except asyncio.CancelledError:
                 raise
-            except _NETWORK_ERRORS as exc:
+            except NETWORK_ERRORS as exc:
                 delay = await self._backoff("sync", type(exc).__name__, delay)
                 continue
             except Exception:
@@ -327,7 +267,7 @@ class MatrixAdapter:
             if client.should_claim_keys:
                 await client.keys_claim(client.get_users_for_key_claiming())
             await client.send_to_device_messages()
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             logger.warning("Matrix key maintenance failed: %s", type(exc).__name__)
         except LocalProtocolError as exc:
             logger.debug("Matrix key maintenance skipped: %s", exc)
@@ -411,7 +351,7 @@ class MatrixAdapter:
         while start and len(fetched) < _GAP_LIMIT:
             try:
                 page = await client.room_messages(room_id, start=start, end=since, limit=100)
-            except _NETWORK_ERRORS:
+            except NETWORK_ERRORS:
                 break
             if not isinstance(page, RoomMessagesResponse) or not page.chunk:
                 break
@@ -425,12 +365,6 @@ class MatrixAdapter:
         fetched.reverse()
         logger.info("Matrix: fetched %s missed events in %s", len(fetched), room_id)
         return fetched
-
-    def _is_private(self, room: MatrixRoom) -> bool:
-        return room.member_count <= 2
-
-    def _chat(self, room: MatrixRoom) -> ChatRef:
-        return ChatRef(platform=self.platform, id=room.room_id, is_private=self._is_private(room))
 
     def _sender(self, room: MatrixRoom, user_id: str) -> Sender:
         return Sender(platform=self.platform, id=user_id, display_name=room.user_name(user_id) or user_id)
@@ -452,7 +386,7 @@ class MatrixAdapter:
             mentioned = mentioned or mentions_user(content, self.user_id)
             if mentioned:
                 text = stripped
-            addressed = mentioned or text.startswith(("!", "/"))
+            addressed = mentioned or self._is_our_command(text)
         text = clean_input(text)
         if not text:
             return
@@ -469,6 +403,13 @@ class MatrixAdapter:
         quote = event.event_id if (reply_to or not chat.is_private) else None
         for reply in replies:
             await self._answer(incoming, reply, room_id=room.room_id, reply_to=quote, thread_root=thread_root)
+
+    def _is_our_command(self, text: str) -> bool:
+        """A "!" or "/" command the router knows: other bots in the room have their own "!" commands."""
+        if not text.startswith(("!", "/")):
+            return False
+        word = fold(text[1:].split(maxsplit=1)[0]) if text[1:].strip() else ""
+        return not self._commands or word in self._commands
 
     async def _on_reaction(self, room: MatrixRoom, event: ReactionEvent) -> None:
         chat = self._chat(room)
@@ -567,159 +508,10 @@ class MatrixAdapter:
         direct = self._session.direct_rooms
         self._session.direct_rooms = {u: r for u, r in direct.items() if r != room.room_id}
 
-    # ----- sending
-
-    async def send(self, chat: ChatRef, reply: Reply, *, paced: bool = True) -> str | None:
-        """Deliver one reply (the outbox's sender); a user id as chat id means that user's direct chat."""
-        if paced:
-            await self._pace()
-        room_id = await self._direct_room(chat.id) if chat.id.startswith("@") else chat.id
-        return await self._send_reply(room_id, reply, reply_to=None, thread_root=None)
-
-    async def _pace(self) -> None:
-        """Space pushes to many rooms so a digest does not run into the homeserver's rate limit."""
-        async with self._push_lock:
-            loop = asyncio.get_running_loop()
-            wait = self._last_push + self.push_interval - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._last_push = loop.time()
-
-    async def _send_reply(self, room_id: str, reply: Reply, *, reply_to: str | None,
-                          thread_root: str | None, edit_of: str | None = None) -> str:
-        client = self._require_client()
-        room = client.rooms.get(room_id)
-        if room is None:
-            raise Unreachable(f"not a member of {room_id}")
-        content = notice_content(reply, commands=self._commands)
-        if edit_of:
-            await self._room_send(room_id, edit_content(content, edit_of))
-            event_id = edit_of  # reactions keep pointing at the original message
-        else:
-            add_relation(content, reply_to=reply_to, thread_root=thread_root)
-            event_id = await self._room_send(room_id, content)
-        if reply.buttons:
-            self._local().remember(event_id, reaction_actions(reply))
-        if reply.attachment is not None:
-            await self._send_file(room, reply.attachment, thread_root=thread_root)
-        if reply.subject:
-            self._subjects.add(self._chat(room), event_id, reply.subject)
-        return event_id
-
-    async def _room_send(self, room_id: str, content: dict[str, Any]) -> str:
-        client = self._require_client()
-        room = client.rooms.get(room_id)
-        try:
-            if room is not None and room.encrypted:
-                async with client.crypto_lock:
-                    response = await self._call("send", lambda: client.room_send(
-                        room_id, "m.room.message", content, ignore_unverified_devices=True))
-            else:
-                response = await self._call("send", lambda: client.room_send(
-                    room_id, "m.room.message", content, ignore_unverified_devices=True))
-        except LocalProtocolError as exc:
-            raise Unreachable(f"cannot send to {room_id}: {exc}") from None
-        if isinstance(response, RoomSendResponse):
-            return str(response.event_id)
-        raise _failure(f"send to {room_id}", response)
-
-    async def _send_file(self, room: MatrixRoom, attachment: Attachment, *, thread_root: str | None) -> None:
-        client = self._require_client()
-        encrypt = bool(room.encrypted)
-        uploaded, keys = await self._call("upload", lambda: client.upload(
-            io.BytesIO(attachment.data), content_type=attachment.mime_type, filename=attachment.filename,
-            encrypt=encrypt, filesize=len(attachment.data)))
-        if not isinstance(uploaded, UploadResponse):
-            raise _failure("upload", uploaded)
-        if encrypt and keys is not None:
-            encrypted = {"url": uploaded.content_uri, "mimetype": attachment.mime_type, **keys}
-            content = file_content(attachment.filename, attachment.mime_type, len(attachment.data),
-                                   encrypted_file=encrypted)
-        else:
-            content = file_content(attachment.filename, attachment.mime_type, len(attachment.data),
-                                   url=uploaded.content_uri)
-        add_relation(content, reply_to=None, thread_root=thread_root)
-        await self._room_send(room.room_id, content)
-
-    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run one request; wait out 429 M_LIMIT_EXCEEDED up to `max_rate_wait` s (logged), then give up."""
-        waited = 0.0
-        while True:
-            try:
-                response = await call()
-            except _NETWORK_ERRORS as exc:
-                raise TemporaryFailure(f"{what}: homeserver unreachable ({type(exc).__name__})") from None
-            first = response[0] if isinstance(response, tuple) else response
-            if not (isinstance(first, ErrorResponse) and first.status_code == "M_LIMIT_EXCEEDED"):
-                return response
-            wait = (first.retry_after_ms or 1000) / 1000
-            if waited + wait > self.max_rate_wait:
-                logger.warning("Matrix rate limit on %s: retry after %.1f s, handing back", what, wait)
-                raise TemporaryFailure(f"{what}: rate limited", retry_after=wait)
-            logger.warning("Matrix rate limit on %s: waiting %.1f s", what, wait)
-            await asyncio.sleep(wait)
-            waited += wait
-
-    async def _direct_room(self, user_id: str) -> str:
-        """The direct chat with a user: a known one, one shared only with them, or a new encrypted one."""
-        client = self._require_client()
-        async with self._direct_lock:
-            known = self._session.direct_rooms.get(user_id)
-            room = client.rooms.get(known) if known else None
-            if room is not None and user_id in room.users:
-                return room.room_id
-            for room in client.rooms.values():
-                if room.member_count == 2 and user_id in room.users:
-                    self._session.direct_rooms[user_id] = room.room_id
-                    return room.room_id
-            profile = await self._call("profile", lambda: client.get_profile(user_id))
-            if isinstance(profile, ProfileGetError):
-                raise _failure(f"profile of {user_id}", profile)
-            response = await self._call("create direct chat", lambda: client.room_create(
-                is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat,
-                initial_state=[EnableEncryptionBuilder().as_dict()]))
-            if isinstance(response, RoomCreateError):
-                raise _failure(f"direct chat with {user_id}", response)
-            room_id = str(response.room_id)
-            await self._wait_for_room(room_id, user_id)
-            self._session.direct_rooms[user_id] = room_id
-            self._session.save(self.session_path)
-            logger.info("Matrix: opened a direct chat %s with %s", room_id, user_id)
-            return room_id
-
-    async def _wait_for_room(self, room_id: str, user_id: str, wait: float = 15.0) -> None:
-        """Wait until sync shows the new room encrypted with the user invited (and their devices queried)."""
-        client = self._require_client()
-
-        def ready() -> bool:
-            room = client.rooms.get(room_id)
-            if room_id not in self._seen_rooms or room is None:
-                return False
-            return bool(room.encrypted) and user_id in room.users
-
-        try:
-            async with asyncio.timeout(wait), self._synced:
-                await self._synced.wait_for(ready)
-        except TimeoutError:
-            raise TemporaryFailure(f"room {room_id} did not appear in sync") from None
-
-
 def _is_notice(event: RoomMessageText) -> bool:
     return bool(event.source.get("content", {}).get("msgtype") == "m.notice")
 
 
 def _retarget(reply: Reply, chat: ChatRef) -> Reply:
     return replace(reply, to=chat)
-
-
-def _failure(what: str, response: Any) -> Exception:
-    code = getattr(response, "status_code", None)
-    retry_ms = getattr(response, "retry_after_ms", None)
-    if code == "M_LIMIT_EXCEEDED":
-        return TemporaryFailure(f"{what}: rate limited", retry_after=(retry_ms or 1000) / 1000)
-    status = getattr(getattr(response, "transport_response", None), "status", 0) or 0
-    if code in _GONE or status in (403, 404):
-        return Unreachable(f"{what}: {code}")
-    return TemporaryFailure(f"{what}: {code or status or 'error'}")
-
 

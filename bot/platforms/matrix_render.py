@@ -8,6 +8,7 @@ import unicodedata
 from typing import Any
 
 from bot.chat import Reply
+from bot.services.textnorm import fold
 from bot.text import html_to_matrix, html_to_plain
 
 # Reacting with one of these to a message about an event runs the command for that event as the reacting user.
@@ -86,7 +87,7 @@ def bang_commands(markup: str, names: frozenset[str]) -> str:
         return markup
 
     def swap(match: re.Match[str]) -> str:
-        return f"{match.group(1)}!{match.group(2)}" if match.group(2).lower() in names else match.group(0)
+        return f"{match.group(1)}!{match.group(2)}" if fold(match.group(2)) in names else match.group(0)
 
     return _SLASH_COMMAND.sub(swap, markup)
 

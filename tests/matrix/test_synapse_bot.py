@@ -125,6 +125,7 @@ async def test_group_room_commands_mentions_files_and_reactions(
 
     # Chatter is not for the bot; a command is, and is answered as a reply to it.
     await say(anna, room_id, "Hallo zusammen, wer kommt am Freitag?")
+    await say(anna, room_id, "!ping")  # another bot's command
     command = await say(anna, room_id, f"!anmelden {SLUG}")
     consent = await wait_for_event(anna, room_id, from_bot(bot.user_id))
     assert relation(consent) == {"m.in_reply_to": {"event_id": command}}
@@ -158,7 +159,7 @@ async def test_group_room_commands_mentions_files_and_reactions(
     assert "Vitale Standorte" in body(card)
 
     seen = [(i.text, i.addressed) for i in bot.ctx.seen]
-    assert seen[0] == ("Hallo zusammen, wer kommt am Freitag?", False)
+    assert seen[:2] == [("Hallo zusammen, wer kommt am Freitag?", False), ("!ping", False)]
     assert [text for text, addressed in seen if addressed] == [
         f"!anmelden {SLUG}", f"!einwilligen {SLUG}", f"!kalender {SLUG}", QUESTION]
 
