@@ -92,6 +92,7 @@ class MatrixAdapter(Outgoing):
         self._direct_lock = asyncio.Lock()
         self._push_lock = asyncio.Lock()
         self._last_push = 0.0
+        self._rate_limited_until = 0.0
         self.connected = False
         self._store: LocalStore | None = None
         self._subjects = SubjectRecorder(ctx)

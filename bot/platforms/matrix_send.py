@@ -100,6 +100,7 @@ class Outgoing:
     _direct_lock: asyncio.Lock
     _push_lock: asyncio.Lock
     _last_push: float
+    _rate_limited_until: float
 
     def _local(self) -> LocalStore:
         if self._store is None:
@@ -157,14 +158,17 @@ class Outgoing:
     async def _room_send(self, room_id: str, content: dict[str, Any]) -> str:
         client = self._require_client()
         room = client.rooms.get(room_id)
-        try:
-            if room is not None and room.encrypted:
+        encrypted = room is not None and room.encrypted
+
+        async def send_once() -> Any:
+            if encrypted:  # the lock covers the request only, never a wait for the rate limit
                 async with client.crypto_lock:
-                    response = await self._call("send", lambda: client.room_send(
-                        room_id, "m.room.message", content, ignore_unverified_devices=True))
-            else:
-                response = await self._call("send", lambda: client.room_send(
-                    room_id, "m.room.message", content, ignore_unverified_devices=True))
+                    return await client.room_send(room_id, "m.room.message", content,
+                                                  ignore_unverified_devices=True)
+            return await client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
+
+        try:
+            response = await self._call("send", send_once)
         except LocalProtocolError as exc:
             raise Unreachable(f"cannot send to {room_id}: {exc}") from None
         if isinstance(response, RoomSendResponse):
@@ -190,9 +194,20 @@ class Outgoing:
         await self._room_send(room.room_id, content)
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run one request; wait out 429 M_LIMIT_EXCEEDED up to `max_rate_wait` s (logged), then give up."""
+        """Run one request; wait out 429 M_LIMIT_EXCEEDED up to `max_rate_wait` s (logged), then give up.
+
+        A 429 holds back every request of the adapter until the server's retry time, so that many concurrent
+        pushes do not all run into the limit one after another.
+        """
+        loop = asyncio.get_running_loop()
         waited = 0.0
         while True:
+            held = self._rate_limited_until - loop.time()
+            if held > 0:
+                if waited + held > self.max_rate_wait:
+                    raise TemporaryFailure(f"{what}: rate limited", retry_after=held)
+                await asyncio.sleep(held)
+                waited += held
             try:
                 response = await call()
             except NETWORK_ERRORS as exc:
@@ -201,6 +216,7 @@ class Outgoing:
             if not (isinstance(first, ErrorResponse) and first.status_code == "M_LIMIT_EXCEEDED"):
                 return response
             wait = (first.retry_after_ms or 1000) / 1000
+            self._rate_limited_until = max(self._rate_limited_until, loop.time() + wait)
             if waited + wait > self.max_rate_wait:
                 logger.warning("Matrix rate limit on %s: retry after %.1f s, handing back", what, wait)
                 raise TemporaryFailure(f"{what}: rate limited", retry_after=wait)
