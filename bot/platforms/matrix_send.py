@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,6 +14,7 @@ from aiohttp.client_exceptions import ClientConnectionError
 from nio import (
     AsyncClient,
     ErrorResponse,
+    KeysQueryResponse,
     LocalProtocolError,
     MatrixRoom,
     ProfileGetError,
@@ -47,16 +49,27 @@ _GONE = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN", "M_INVALID_PARAM", "M_BAD_ST
 
 
 class MatrixClient(AsyncClient):
-    """nio's client with one lock around applying sync responses.
+    """nio's client with one lock between applying sync and key-query responses and encrypted sends.
 
-    Applying a sync may invalidate a room's outbound Megolm session (membership, new devices); if that happens
-    while a send is sharing the session, nio encrypts with a fresh session nobody received. Encrypted sends
-    hold the same lock, so each send shares and uses one consistent session.
+    Applying a sync or a key query may invalidate a room's outbound Megolm session (membership, new devices);
+    if that happens while a send is sharing the session, nio encrypts with a fresh session nobody received.
+    Encrypted sends run in `crypto_section()`, so each send shares and uses one consistent session; requests
+    nio makes inside such a send (its own key query) do not wait for the lock their task already holds.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.crypto_lock = asyncio.Lock()
+        self._lock_owner: asyncio.Task[Any] | None = None
+
+    @contextlib.asynccontextmanager
+    async def crypto_section(self) -> AsyncIterator[None]:
+        async with self.crypto_lock:
+            self._lock_owner = asyncio.current_task()
+            try:
+                yield
+            finally:
+                self._lock_owner = None
 
     def load_store(self) -> None:
         super().load_store()
@@ -75,8 +88,9 @@ class MatrixClient(AsyncClient):
         self.store.save_encrypted_rooms = save_new  # type: ignore[method-assign]
 
     async def receive_response(self, response: Any) -> None:
-        if isinstance(response, SyncResponse):
-            async with self.crypto_lock:
+        if isinstance(response, (SyncResponse, KeysQueryResponse)) \
+                and self._lock_owner is not asyncio.current_task():
+            async with self.crypto_section():
                 await super().receive_response(response)
         else:
             await super().receive_response(response)
@@ -162,7 +176,7 @@ class Outgoing:
 
         async def send_once() -> Any:
             if encrypted:  # the lock covers the request only, never a wait for the rate limit
-                async with client.crypto_lock:
+                async with client.crypto_section():
                     return await client.room_send(room_id, "m.room.message", content,
                                                   ignore_unverified_devices=True)
             return await client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
