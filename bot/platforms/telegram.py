@@ -15,7 +15,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.chat import ChatRef, Incoming, MessageRef, Platform, Reply, Sender
-from bot.config import ConfigError
+from bot.config import ConfigError, Settings
 from bot.platforms.base import TemporaryFailure, Unreachable
 from bot.platforms.telegram_limits import SendLimits
 from bot.platforms.telegram_request import AiohttpRequest
@@ -33,16 +33,12 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 PLATFORM = Platform.TELEGRAM.value
 
 
-def limits_from_settings(settings: object) -> SendLimits:
-    """Sending limits, from BOT_TELEGRAM_RATE_* settings where the configuration has them."""
-    defaults = SendLimits()
-    return SendLimits(
-        per_second=float(getattr(settings, "telegram_rate_per_second", None) or defaults.per_second),
-        per_chat_per_second=float(getattr(settings, "telegram_rate_per_chat", None)
-                                  or defaults.per_chat_per_second),
-        group_per_minute=float(getattr(settings, "telegram_rate_group_per_minute", None)
-                               or defaults.group_per_minute),
-        scale=float(getattr(settings, "telegram_rate_scale", None) or defaults.scale))
+def limits_from_settings(settings: Settings) -> SendLimits:
+    """Sending limits from the BOT_TELEGRAM_RATE_* settings."""
+    return SendLimits(per_second=settings.telegram_rate_per_second,
+                      per_chat_per_second=settings.telegram_rate_per_chat,
+                      group_per_minute=settings.telegram_rate_group_per_minute,
+                      scale=settings.telegram_rate_scale)
 
 
 class TelegramAdapter:

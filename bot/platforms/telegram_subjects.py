@@ -60,26 +60,6 @@ class SubjectLog:
         if not batch:
             return
         try:
-            record_many = getattr(self.ctx.messages, "record_many", None)
-            if record_many is not None:
-                await record_many(batch)
-            else:
-                await _insert_subjects(self.ctx, batch)
+            await self.ctx.messages.record_many(batch)
         except Exception:
             logger.exception("could not record what %d sent messages were about", len(batch))
-
-
-async def _insert_subjects(ctx: AppContext, batch: list[tuple[ChatRef, str, str]]) -> None:
-    """One INSERT for many rows; the same rows `SentMessages.record` writes one at a time."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    from bot.db.models import SentMessage
-
-    db, now = ctx.db, ctx.clock.now()
-    insert = sqlite_insert if db.is_sqlite else pg_insert
-    rows = [{"platform": chat.platform, "chat_id": chat.id, "message_id": message_id,
-             "subject": subject[:128], "created_at": now} for chat, message_id, subject in batch]
-    async with db.write_lock, db.sessions.begin() as session:
-        await session.execute(insert(SentMessage).values(rows).on_conflict_do_nothing(
-            index_elements=["platform", "chat_id", "message_id"]))
