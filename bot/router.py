@@ -52,6 +52,8 @@ class Command:
     help_en: str
     # Whether the bare word starts the command in free text ("anmelden Thinius").
     as_word: bool = False
+    # With as_word: at most this many words may follow, so "Meine Frage ist ..." stays a question.
+    word_max_args: int = 99
     managers_only: bool = False
     hidden: bool = False
 
@@ -73,6 +75,7 @@ class Router:
         *,
         help: tuple[str, str] = ("", ""),
         as_word: bool = False,
+        word_max_args: int = 99,
         managers_only: bool = False,
         hidden: bool = False,
     ) -> Callable[[Handler], Handler]:
@@ -81,7 +84,9 @@ class Router:
         en_names = (en,) if isinstance(en, str) else en
 
         def decorate(func: Handler) -> Handler:
-            cmd = Command(de_names, en_names, func, help[0], help[1], as_word, managers_only, hidden)
+            cmd = Command(
+                de_names, en_names, func, help[0], help[1], as_word, word_max_args, managers_only, hidden
+            )
             self.commands.append(cmd)
             for name in de_names:
                 self._by_name[name] = (cmd, "any" if name in en_names else "de")
@@ -99,6 +104,7 @@ class Router:
                 cmd.en,
                 help=(cmd.help_de, cmd.help_en),
                 as_word=cmd.as_word,
+                word_max_args=cmd.word_max_args,
                 managers_only=cmd.managers_only,
                 hidden=cmd.hidden,
             )(cmd.func)
@@ -162,13 +168,12 @@ class Router:
             return Request(incoming, text, args, _pick(lang, default_lang), name), cmd.func
         words = text.split(maxsplit=1)
         if words:
-            found = self._by_name.get(fold(words[0]).strip(".,:!?"))
-            if found is not None and found[0].as_word:
+            name = fold(words[0]).strip(".,:!?")
+            found = self._by_name.get(name)
+            args = words[1].strip() if len(words) > 1 else ""
+            if found is not None and found[0].as_word and len(args.split()) <= found[0].word_max_args:
                 cmd, lang = found
-                args = words[1].strip() if len(words) > 1 else ""
-                return Request(
-                    incoming, text, args, _pick(lang, default_lang), fold(words[0]).strip(".,:!?")
-                ), cmd.func
+                return Request(incoming, text, args, _pick(lang, default_lang), name), cmd.func
         return Request(incoming, text, text, default_lang), self._fallback
 
     def visible_commands(self) -> list[Command]:

@@ -145,7 +145,13 @@ async def calendar(req: Request, ctx: AppContext) -> list[Reply]:
     ]
 
 
-@router.command("impuls", ("impulse",), as_word=True, help=("der Impuls der Woche", "this week's impulse"))
+@router.command(
+    "impuls",
+    ("impulse",),
+    as_word=True,
+    word_max_args=3,
+    help=("der Impuls der Woche", "this week's impulse"),
+)
 async def impulse(req: Request, ctx: AppContext) -> list[Reply]:
     """Show the latest impulse for discussion."""
     latest = await ctx.events.latest_impulse(now=ctx.clock.now())

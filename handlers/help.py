@@ -36,7 +36,7 @@ async def start(req: Request, ctx: AppContext) -> list[Reply]:
     ]
 
 
-@router.command("hilfe", "help", as_word=True, help=("was ich kann", "what I can do"))
+@router.command("hilfe", "help", as_word=True, word_max_args=2, help=("was ich kann", "what I can do"))
 async def help_(req: Request, ctx: AppContext) -> list[Reply]:
     """Explain commands and example questions."""
     return [Reply(ctx.render("help", req.lang, commands=ctx.router.visible_commands()))]

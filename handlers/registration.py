@@ -135,7 +135,11 @@ async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
 
 
 @router.command(
-    ("meine", "anmeldungen"), ("mine", "my"), as_word=True, help=("Ihre Anmeldungen", "your registrations")
+    ("meine", "anmeldungen"),
+    ("mine", "my"),
+    as_word=True,
+    word_max_args=1,
+    help=("Ihre Anmeldungen", "your registrations"),
 )
 async def mine(req: Request, ctx: AppContext) -> list[Reply]:
     """List the sender's upcoming registrations and waitlist places."""

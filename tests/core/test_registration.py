@@ -133,6 +133,10 @@ async def test_mine_lists_confirmed_and_waitlisted(ctx: AppContext) -> None:
     assert "keine anstehenden" in text_of(await say(ctx, "/meine", user="zoe"))
     english = text_of(await say(ctx, "/mine"))
     assert "Your registrations" in english
+    assert "Your registrations" in text_of(await say(ctx, "my registrations"))
+    # A sentence that merely starts with the word is a question, not the command.
+    question = text_of(await say(ctx, "Meine Frage: wann ist der nächste Roundtable?"))
+    assert "3. Roundtable" in question and "Ihre Anmeldungen" not in question
 
 
 async def test_registration_closed_for_past_events(ctx: AppContext) -> None:
