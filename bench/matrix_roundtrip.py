@@ -255,8 +255,8 @@ def render(results: list[Result], memory: dict[str, int], synapse_start: float, 
     lines.append(f"- resident memory after the run: ours {memory[OURS] / 2**20:.0f} MB, "
                  f"echo bot {memory[ECHO] / 2**20:.0f} MB")
     lines.append("- Synapse, the three bots and the asking clients share the machine: the numbers move by about "
-                 "±15 % between runs. Round trips are dominated by Synapse (about 45 ms); our bot spends about "
-                 "1 ms more CPU per answer than the echo bot (the core's answer and its database).")
+                 "±15 % between runs. Round trips are dominated by Synapse (40–60 ms here); our bot's CPU per "
+                 "answer is within about 1 ms of the echo bot's (the core's answer and its database).")
     return "\n".join(lines)
 
 
