@@ -322,9 +322,9 @@ def render(updates: dict[str, Any], broadcast: dict[str, Any], direct: dict[str,
         "`start()` to the last answer the server received. (b) enqueues one digest per chat",
         "in the durable outbox and lets `scheduler.outbox.OutboxWorker` drain it through the adapter's sender;",
         "the rate is measured between the first and last message the server accepted; best of two runs.",
-        "(b') sends the same messages with 256 concurrent `TelegramAdapter.send` calls. The outbox path is",
-        "CPU-bound on one `mark_sent` transaction per message (see `docs/requests-telegram.md`: batching",
-        "them reached 0.94 in a prototype).",
+        "(b') sends the same messages with 256 concurrent `TelegramAdapter.send` calls, without the outbox.",
+        "(c) fills the database with 100,000 members, starts the bot in a fresh interpreter and has it answer",
+        "500 updates; RSS of that process (the test server runs in its own).",
     ])
 
 
