@@ -65,13 +65,18 @@ def uses_demo_content(settings: Settings) -> bool:
 
 
 async def build_context(
-    settings: Settings, *, database_url: str | None = None, sync: bool = True, content_dir: Path | None = None
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    sync: bool = True,
+    content_dir: Path | None = None,
+    ticking: bool = False,
 ) -> AppContext:
     """Create the application: migrate the database, load content, build services."""
     from handlers import build_router  # handlers import the app's types; import late to avoid a cycle
 
     demo_clock = settings.now is None and uses_demo_content(settings)
-    clock = Clock(settings.now or (DEMO_NOW if demo_clock else None))
+    clock = Clock(settings.now or (DEMO_NOW if demo_clock else None), ticking=ticking)
     db = Database(database_url or settings.effective_database_url)
     await db.upgrade()
     renderer = Renderer(settings.tz)
@@ -124,7 +129,7 @@ async def run(settings: Settings) -> int:
     """Start every configured platform, the scheduler and the outbox; the console when none is set."""
     from scheduler import Scheduler
 
-    ctx = await build_context(settings)
+    ctx = await build_context(settings, ticking=True)
     adapters = build_adapters(ctx)
     if not adapters:
         from bot.platforms.console import run_console

@@ -95,7 +95,7 @@ async def _chat(settings: Settings) -> int:
     from bot.app import build_context
     from bot.platforms.console import run_console
 
-    ctx = await build_context(settings)
+    ctx = await build_context(settings, ticking=True)
     try:
         return await run_console(ctx)
     finally:

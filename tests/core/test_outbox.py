@@ -101,3 +101,16 @@ async def test_reminders_are_queued_once_per_registration(ctx: AppContext) -> No
     await enqueue_reminders(ctx)
     rows = await outbox_rows(ctx)
     assert rows == {"anna": ("pending", 0)}
+
+
+def test_a_running_demo_clock_ticks_from_bot_now() -> None:
+    import time as _time
+    from datetime import datetime
+
+    from bot.clock import Clock
+
+    start = datetime.fromisoformat("2020-09-28T09:00:00+02:00")
+    frozen, ticking = Clock(start), Clock(start, ticking=True)
+    _time.sleep(0.02)
+    assert frozen.now() == start
+    assert timedelta(seconds=0.01) < ticking.now() - start < timedelta(seconds=5)
