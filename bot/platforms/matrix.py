@@ -42,7 +42,7 @@ from bot.platforms.matrix_render import (
 )
 from bot.platforms.matrix_send import NETWORK_ERRORS, MatrixClient, Outgoing
 from bot.platforms.matrix_session import LocalStore, MatrixSession
-from bot.platforms.matrix_subjects import SubjectRecorder
+from bot.services.messages import SubjectRecorder
 from bot.services.textnorm import fold
 from bot.text import clean_input
 
@@ -95,7 +95,7 @@ class MatrixAdapter(Outgoing):
         self._rate_limited_until = 0.0
         self.connected = False
         self._store: LocalStore | None = None
-        self._subjects = SubjectRecorder(ctx)
+        self._subjects = SubjectRecorder(ctx.messages, name="matrix-subjects")
         router = getattr(ctx, "router", None)
         self._commands = frozenset(fold(name) for command in getattr(router, "commands", [])
                                    for name in (*command.de, *command.en))

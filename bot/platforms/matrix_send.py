@@ -36,7 +36,7 @@ from bot.platforms.matrix_render import (
     reaction_actions,
 )
 from bot.platforms.matrix_session import LocalStore, MatrixSession
-from bot.platforms.matrix_subjects import SubjectRecorder
+from bot.services.messages import SubjectRecorder
 
 if TYPE_CHECKING:
     from bot.app import AppContext

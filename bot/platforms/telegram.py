@@ -20,8 +20,8 @@ from bot.platforms.base import TemporaryFailure, Unreachable
 from bot.platforms.telegram_limits import SendLimits
 from bot.platforms.telegram_request import AiohttpRequest
 from bot.platforms.telegram_sender import TelegramSender
-from bot.platforms.telegram_subjects import SubjectLog
 from bot.platforms.telegram_updates import OnePerChat
+from bot.services.messages import SubjectRecorder
 from bot.text import clean_input
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class TelegramAdapter:
         self._running = False
         self._initialized = False
         self._webhook_runner: web.AppRunner | None = None
-        self._subjects = SubjectLog(ctx)
+        self._subjects = SubjectRecorder(ctx.messages, name="telegram-subjects")
 
     # --- lifecycle -------------------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -10,6 +13,11 @@ from bot.chat import ChatRef
 from bot.clock import Clock
 from bot.db.models import SentMessage
 from bot.db.session import Database
+
+logger = logging.getLogger(__name__)
+
+Row = tuple[ChatRef, str, str]
+BATCH = 500
 
 
 class SentMessages:
@@ -65,3 +73,58 @@ class SentMessages:
                     SentMessage.message_id == message_id,
                 )
             )
+
+
+class SubjectRecorder:
+    """Records (chat, message id, subject) in the background, many rows per transaction.
+
+    Adapters use it on the path of every answer: under load one insert per reply would queue every
+    update behind the database's write lock.
+    """
+
+    def __init__(self, messages: SentMessages, *, name: str = "subjects") -> None:
+        self.messages = messages
+        self.name = name
+        self._queue: asyncio.Queue[Row] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    def add(self, chat: ChatRef, message_id: str, subject: str) -> None:
+        self._queue.put_nowait((chat, message_id, subject))
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Write everything still queued, then end the background task."""
+        if self._task is not None:
+            self._stopping = True
+            self._wake.set()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        while not self._queue.empty():
+            await self._write(self._drain())
+
+    def _drain(self) -> list[Row]:
+        batch: list[Row] = []
+        while len(batch) < BATCH and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            if self._queue.empty():
+                self._wake.clear()
+                await self._wake.wait()
+            await self._write(self._drain())
+
+    async def _write(self, batch: list[Row]) -> None:
+        if not batch:
+            return
+        try:
+            await self.messages.record_many(batch)
+        except Exception:
+            logger.exception("could not record what %d sent messages were about", len(batch))

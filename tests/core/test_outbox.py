@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.app import AppContext
 from bot.chat import ChatRef, Reply
-from bot.db.models import Member, OutboxMessage
+from bot.db.models import Member, OutboxMessage, SentMessage
 from bot.platforms.base import TemporaryFailure, Unreachable
 from bot.platforms.console import ConsoleAdapter
 from scheduler.jobs import enqueue_reminders
@@ -114,3 +114,19 @@ def test_a_running_demo_clock_ticks_from_bot_now() -> None:
     _time.sleep(0.02)
     assert frozen.now() == start
     assert timedelta(seconds=0.01) < ticking.now() - start < timedelta(seconds=5)
+
+
+async def test_subject_recorder_writes_everything_by_stop(ctx: AppContext) -> None:
+    from bot.services.messages import SubjectRecorder
+
+    recorder = SubjectRecorder(ctx.messages)
+    recorder.start()
+    chat = ChatRef("matrix", "!room:example.org", is_private=False)
+    for i in range(1200):
+        recorder.add(chat, f"$event{i}", "event:webtalk-groesste-zukunft")
+    await recorder.stop()
+    assert await ctx.messages.subject_of(chat, "$event1199") == "event:webtalk-groesste-zukunft"
+    async with ctx.db.sessions() as session:
+        from sqlalchemy import func
+
+        assert await session.scalar(select(func.count(SentMessage.id))) == 1200
