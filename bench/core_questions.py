@@ -10,10 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
-import platform
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -22,10 +19,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _report import machine, write_section  # noqa: E402
 
 from bot.app import AppContext, build_context  # noqa: E402
 from bot.config import load_settings  # noqa: E402
@@ -260,34 +257,6 @@ def rss_of(script: str) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = psutil.virtual_memory().total / 2**30
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
-    )
-
-
-def write_section(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    current = path.read_text(encoding="utf-8")
-    new = re.sub(
-        r"<!-- core:start -->.*<!-- core:end -->",
-        f"<!-- core:start -->\n{text}\n<!-- core:end -->",
-        current,
-        flags=re.S,
-    )
-    path.write_text(new, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=2000)
@@ -310,7 +279,7 @@ def main() -> None:
         )
         base_rss = rss_of(BASE_SCRIPT.format(root=str(ROOT)))
     mib = 2**20
-    text = f"""Run on {datetime.now(UTC):%Y-%m-%d}, {machine()}.
+    text = f"""Run on {machine()}.
 `python bench/core_questions.py --events {args.events} --questions {args.questions}` (SQLite, one process).
 
 | measure | result | target |
@@ -330,7 +299,7 @@ def main() -> None:
 speakers, English, FAQ, gibberish), seeded, so every run asks the same."""
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("core", text)
 
 
 if __name__ == "__main__":

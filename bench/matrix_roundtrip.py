@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +29,13 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _report import machine, write_section  # noqa: E402
+
 from tests.matrix.helpers import create_room, sync_once, wait_joined  # noqa: E402
 from tests.matrix.synapse import Synapse, TestUser  # noqa: E402
 
 QUESTIONS = ["Wann ist der nächste WebTalk?", "!termine", "!details webtalk-vitale-standorte",
              "Gibt es etwas zu Leerstand?", "!hilfe", "Was läuft am 6.10.?"]
-DOCS = ROOT / "docs" / "benchmarks.md"
 ECHO, PADDED, OURS = "echo (nio)", "echo, answers padded", "ours"
 
 
@@ -210,20 +208,6 @@ class _Cpu:
         return self.seconds / max(self.answers, 1) * 1000
 
 
-def machine() -> str:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = psutil.virtual_memory().total / 2**30
-    return (f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GB RAM, Python {platform.python_version()}, "
-            f"{datetime.now(UTC):%Y-%m-%d}")
-
-
 def render(results: list[Result], memory: dict[str, int], synapse_start: float, args: argparse.Namespace) -> str:
     lines = [
         f"Machine: {machine()}. Synapse {_synapse_version()} on 127.0.0.1 with SQLite, started in "
@@ -266,12 +250,6 @@ def _synapse_version() -> str:
     return version("matrix-synapse")
 
 
-def write_section(text: str) -> None:
-    content = DOCS.read_text(encoding="utf-8")
-    pattern = re.compile(r"(<!-- matrix:start -->\n).*?(\n<!-- matrix:end -->)", re.S)
-    DOCS.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), content), encoding="utf-8")
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100, help="round trips per round and bot")
@@ -292,7 +270,7 @@ async def main() -> None:
         text = render(results, memory, synapse.startup_seconds, args)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("matrix", text)
 
 
 if __name__ == "__main__":

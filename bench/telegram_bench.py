@@ -16,14 +16,12 @@ import asyncio
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+from _report import machine, write_section  # noqa: E402
 
 logger = logging.getLogger("bench.telegram")
 
@@ -38,7 +37,6 @@ TOKEN = "123456:BENCH-token"
 DEMO_NOW = "2020-09-28T09:00:00+02:00"
 TEXTS = ["/termine", "Wann ist der nächste WebTalk?", "/hilfe", "/details webtalk-vitale-standorte",
          "Gibt es etwas zu Leerstand?"]
-MARK_START, MARK_END = "<!-- telegram:start -->", "<!-- telegram:end -->"
 
 
 class ServerProcess:
@@ -262,28 +260,6 @@ async def rss_worker(members: int) -> dict[str, Any]:
     return {"members": members, "rss_mb": rss / 2**20, "answered": len(messages)}
 
 
-def machine(load: tuple[float, float, float]) -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} CPUs ({cpu}), {ram} RAM, Python {platform.python_version()}, "
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average before the run "
-            f"{', '.join(f'{x:.1f}' for x in load)} "
-            "(the machine is shared, so numbers move by ±15 % between runs)")
-
-
 def render(updates: dict[str, Any], broadcast: dict[str, Any], direct: dict[str, Any], rss: dict[str, Any],
            load: tuple[float, float, float]) -> str:
     best = updates["best"]
@@ -328,13 +304,6 @@ def render(updates: dict[str, Any], broadcast: dict[str, Any], direct: dict[str,
     ])
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    content = path.read_text()
-    start, end = content.index(MARK_START) + len(MARK_START), content.index(MARK_END)
-    path.write_text(content[:start] + "\n" + text + "\n" + content[end:])
-
-
 async def main_async(args: argparse.Namespace) -> None:
     if args.part == "rss-worker":
         print(json.dumps(await rss_worker(args.members)))
@@ -355,7 +324,7 @@ async def main_async(args: argparse.Namespace) -> None:
     text = render(updates, broadcast, direct, rss, load)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("telegram", text)
 
 
 def main() -> None:
