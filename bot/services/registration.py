@@ -195,11 +195,14 @@ class RegistrationService:
 
     async def counts(self, event_id: int) -> tuple[int, int]:
         """(confirmed, waitlisted) for an event."""
-        async with self.db.sessions() as session:
-            return (
-                await self._count(session, event_id, "confirmed"),
-                await self._count(session, event_id, "waitlisted"),
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(
+                select(Registration.status, func.count(Registration.id))
+                .where(Registration.event_id == event_id, Registration.status != "cancelled")
+                .group_by(Registration.status)
             )
+            by_status = dict(rows.tuples().all())
+        return by_status.get("confirmed", 0), by_status.get("waitlisted", 0)
 
     async def attendees_csv(self, event: EventView, *, tz_format: Callable[[datetime], str]) -> bytes:
         """CSV of the event's registrations for managers (cells cannot start spreadsheet formulas)."""
