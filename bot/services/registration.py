@@ -201,7 +201,7 @@ class RegistrationService:
                 .where(Registration.event_id == event_id, Registration.status != "cancelled")
                 .group_by(Registration.status)
             )
-            by_status = dict(rows.tuples().all())
+            by_status: dict[str, int] = {status: count for status, count in rows}
         return by_status.get("confirmed", 0), by_status.get("waitlisted", 0)
 
     async def attendees_csv(self, event: EventView, *, tz_format: Callable[[datetime], str]) -> bytes:
