@@ -8,8 +8,8 @@ from bot.chat import Button, Reply
 from bot.render import Renderer
 from bot.router import Request, Router
 from bot.services.catalog import EventView
-from bot.services.registration import Outcome
-from handlers.common import event_buttons, resolve_event
+from bot.services.registration import MyRegistration, Outcome
+from handlers.common import MAX_BUTTON_ROWS, event_buttons, resolve_event, short
 
 if TYPE_CHECKING:
     from bot.app import AppContext
@@ -108,16 +108,15 @@ async def consent(req: Request, ctx: AppContext) -> list[Reply]:
 async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
     """Cancel the sender's registration or waitlist place."""
     if not req.args:
-        mine = await ctx.registrations.mine(req.sender, _by_id(ctx), upcoming_after=ctx.clock.now())
+        mine = await ctx.registrations.mine(
+            req.sender, ctx.events.catalog.by_id, upcoming_after=ctx.clock.now()
+        )
         if not mine:
             return [Reply(ctx.render("mine", req.lang, registrations=[]))]
-        label = "❌"
         return [
             Reply(
                 ctx.render("which_event", req.lang, action="abmelden", events=[r.event for r in mine]),
-                buttons=tuple(
-                    (Button(f"{label} {r.event.title[:40]}", f"/abmelden {r.event.slug}"),) for r in mine[:5]
-                ),
+                buttons=_cancel_buttons(mine),
             )
         ]
     event, replies = await resolve_event(req, ctx, action="abmelden")
@@ -143,13 +142,19 @@ async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
 )
 async def mine(req: Request, ctx: AppContext) -> list[Reply]:
     """List the sender's upcoming registrations and waitlist places."""
-    registrations = await ctx.registrations.mine(req.sender, _by_id(ctx), upcoming_after=ctx.clock.now())
-    cancel = "❌"
-    buttons = tuple(
-        (Button(f"{cancel} {r.event.title[:40]}", f"/abmelden {r.event.slug}"),) for r in registrations[:5]
+    registrations = await ctx.registrations.mine(
+        req.sender, ctx.events.catalog.by_id, upcoming_after=ctx.clock.now()
     )
-    return [Reply(ctx.render("mine", req.lang, registrations=registrations), buttons=buttons)]
+    return [
+        Reply(
+            ctx.render("mine", req.lang, registrations=registrations), buttons=_cancel_buttons(registrations)
+        )
+    ]
 
 
-def _by_id(ctx: AppContext) -> dict[int, EventView]:
-    return {event.id: event for event in ctx.events.catalog.events}
+def _cancel_buttons(registrations: list[MyRegistration]) -> tuple[tuple[Button, ...], ...]:
+    """One ❌ button per registration (the first few), to cancel it."""
+    return tuple(
+        (Button(f"❌ {short(r.event.title, 40)}", f"/abmelden {r.event.slug}"),)
+        for r in registrations[:MAX_BUTTON_ROWS]
+    )

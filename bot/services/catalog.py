@@ -50,6 +50,7 @@ class Catalog:
     _speaker_vocabulary: list[str] = field(default_factory=list)
     by_slug: dict[str, EventView] = field(default_factory=dict)
     position: dict[str, int] = field(default_factory=dict)
+    by_id: dict[int, EventView] = field(default_factory=dict)
 
     @classmethod
     def build(cls, events: list[EventView]) -> Catalog:
@@ -80,6 +81,7 @@ class Catalog:
             _speaker_words=dict(speaker_words),
             by_slug={e.slug: e for e in ordered},
             position={e.slug: i for i, e in enumerate(ordered)},
+            by_id={e.id: e for e in ordered},
         )
         catalog._vocabulary = sorted(catalog._postings)
         catalog._speaker_vocabulary = sorted(catalog._speaker_words)
