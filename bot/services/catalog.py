@@ -10,7 +10,8 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
-from bot.services.textnorm import STOPWORDS, stem, tokens
+from bot.services.textnorm import stem, tokens
+from bot.services.vocabulary import STOPWORDS
 
 # How strongly a word in each field speaks for an event.
 TITLE, TAG, SPEAKER, ORGANIZER, DESCRIPTION = 3, 3, 3, 2, 1

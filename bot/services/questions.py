@@ -13,111 +13,24 @@ from rapidfuzz import fuzz
 
 from bot.services.catalog import Catalog, EventView
 from bot.services.dates import DateRange, InvalidDate, find_date_range
-from bot.services.textnorm import GREETINGS, STOPWORDS, stem, tokens
-
-KIND_WORDS: dict[str, str] = {
-    "webtalk": "webtalk",
-    "webtalks": "webtalk",
-    "webinar": "webtalk",
-    "webinare": "webtalk",
-    "webinars": "webtalk",
-    "talk": "webtalk",
-    "talks": "webtalk",
-    "onlinevortrag": "webtalk",
-    "vortrag": "webtalk",
-    "vortraege": "webtalk",
-    "roundtable": "roundtable",
-    "roundtables": "roundtable",
-    "rundertisch": "roundtable",
-    "rundentisch": "roundtable",
-    "rundetisch": "roundtable",
-    "roundtabel": "roundtable",
-    "seminar": "seminar",
-    "seminare": "seminar",
-    "seminaren": "seminar",
-    "seminars": "seminar",
-    "schulung": "seminar",
-    "schulungen": "seminar",
-    "training": "seminar",
-    "workshop": "workshop",
-    "workshops": "workshop",
-    "projektauftakt": "kickoff",
-    "auftakt": "kickoff",
-    "auftaktveranstaltung": "kickoff",
-    "kickoff": "kickoff",
-    "kickoffs": "kickoff",
-    "projektstart": "kickoff",
-    "launch": "kickoff",
-}
-_KIND_CANONICAL = ("webtalk", "roundtable", "seminar", "workshop", "projektauftakt", "kickoff")
-_JOINED = [
-    (re.compile(r"\bweb[\s-]+talks?\b"), "webtalk"),
-    (re.compile(r"\bround[\s-]+tables?\b"), "roundtable"),
-    (re.compile(r"\brunde[nrs]?\s+tisch(?:e|en)?\b"), "rundertisch"),
-    (re.compile(r"\bkick[\s-]+offs?\b"), "kickoff"),
-    (re.compile(r"\bweb[\s-]+seminars?\b"), "webinar"),
-]
-
-NEXT_WORDS = frozenset(
-    "naechste naechster naechsten naechstes nachste nachsten naechte next erste ersten first kommende".split()
+from bot.services.textnorm import stem, tokens
+from bot.services.vocabulary import (
+    GLOSSARY,
+    GREETINGS,
+    HELP_WORDS,
+    HOWTO_WORDS,
+    JOINED,
+    KIND_CANONICAL,
+    KIND_WORDS,
+    LIST_PHRASES,
+    LIST_WORDS,
+    NEXT_WORDS,
+    REGISTER_WORDS,
+    SECOND_WORDS,
+    STOPWORDS,
+    TIME_WORDS,
+    TOPIC_MARKERS,
 )
-SECOND_WORDS = frozenset(
-    "uebernaechste uebernaechster uebernaechsten uebernaechstes ubernachste "
-    "ubernachsten zweite zweiten second".split()
-)
-TIME_WORDS = frozenset("wann when uhrzeit beginnt beginn startet start starts anfang time".split())
-REGISTER_WORDS = frozenset(
-    "anmelden anmeldung anmelde registrieren registrierung register registration "
-    "signup teilnahme teilnehmen anmeldeformular".split()
-)
-HOWTO_WORDS = frozenset("wie how kann can where wo".split())
-LIST_WORDS = frozenset(
-    "veranstaltung veranstaltungen event events termine termin angebote programm "
-    "schedule calendar kalender".split()
-)
-# English topic words members use for the network's German vocabulary.
-GLOSSARY: dict[str, tuple[str, ...]] = {
-    "vacancy": ("leerstand",),
-    "vacancies": ("leerstand",),
-    "vacant": ("leerstand",),
-    "empty": ("leerstand",),
-    "digitalisation": ("digitalisierung",),
-    "digitalization": ("digitalisierung",),
-    "digital": ("digitalisierung",),
-    "future": ("zukunft",),
-    "funding": ("foerderung", "foerderprogramme"),
-    "subsidies": ("foerderung",),
-    "mobility": ("mobilitaet",),
-    "retail": ("einzelhandel", "handel"),
-    "retailers": ("handel",),
-    "shops": ("handel", "laden"),
-    "downtown": ("innenstadt",),
-    "centre": ("innenstadt",),
-    "center": ("innenstadt",),
-    "logistics": ("logistik",),
-    "newcomers": ("willkommen",),
-    "welcome": ("willkommen",),
-    "onboarding": ("willkommen", "einfuehrung"),
-    "property": ("immobilien",),
-    "properties": ("immobilien",),
-    "estate": ("immobilien",),
-    "letting": ("nachvermietung",),
-    "reletting": ("nachvermietung",),
-    "tenants": ("nachvermietung", "mieter"),
-    "research": ("forschung",),
-    "public": ("oeffentlicher",),
-    "space": ("raum",),
-    "tourism": ("tourismus",),
-    "culture": ("kultur",),
-    "housing": ("wohnen",),
-    "climate": ("klimaschutz",),
-    "quality": ("lebensqualitaet",),
-    "marketing": ("stadtmarketing", "marketing"),
-    "network": ("netzwerk",),
-    "networking": ("netzwerk",),
-    "platform": ("plattform",),
-}
-HELP_WORDS = frozenset("hilfe help befehle commands".split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,12 +97,12 @@ def answer_question(
         dates, rest = find_date_range(text, local_now)
     except InvalidDate as exc:
         return Answer("invalid_date", written_date=exc.written)
-    for pattern, joined in _JOINED:
+    for pattern, joined in JOINED:
         rest = pattern.sub(joined, rest)
     words = tokens(rest)
     word_set = set(words)
     topic_like = _topic_like(text, words)
-    lists_events = bool(word_set & LIST_WORDS) or bool(_LIST_PHRASES.search(rest))
+    lists_events = bool(word_set & LIST_WORDS) or bool(LIST_PHRASES.search(rest))
 
     kind = None
     ordinal = 0
@@ -305,25 +218,20 @@ def answer_question(
     return answer
 
 
-_TOPIC_MARKERS = frozenset("zu zum zur ueber thema themen about on regarding topic concerning".split())
-_LIST_PHRASES = re.compile(
-    r"\b(?:steht\s+an|stehen\s+an|what'?s\s+on|what\s+is\s+on|coming\s+up|ist\s+los|geht\s+ab|agenda|"
-    r"programm|schedule|happening|anything\s+on)\b"
-)
 _CAPITALISED = re.compile(r"(?<![\w.!?]\s)(?<!^)\b[A-ZÄÖÜ][\wäöüß]*")
 
 
 def _topic_like(text: str, words: list[str]) -> set[str]:
     """Words that name a subject: capitalised inside the sentence (German nouns) or after 'zu'/'about'."""
     found = {token for match in _CAPITALISED.finditer(text.strip()) for token in tokens(match.group(0))}
-    found |= {word for before, word in itertools.pairwise(words) if before in _TOPIC_MARKERS}
+    found |= {word for before, word in itertools.pairwise(words) if before in TOPIC_MARKERS}
     return found
 
 
 def _fuzzy_kind(word: str) -> str | None:
     if len(word) < 6:
         return None
-    for canonical in _KIND_CANONICAL:
+    for canonical in KIND_CANONICAL:
         if fuzz.ratio(word, canonical) >= 85 or fuzz.ratio(stem(word), canonical) >= 88:
             return KIND_WORDS[canonical]
     return None

@@ -1,0 +1,148 @@
+"""The words the question engine knows: stop words, kinds, ordinals, list phrases and an English glossary.
+
+All entries are folded (lowercase, umlauts spelled out), as `textnorm.fold` produces them.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Words that carry no topic: articles, pronouns, question words, fillers and generic verbs, folded.
+STOPWORDS = frozenset(
+    """
+    a ab aber alle alles also am an and any anything are as at auch auf aus bald be bei beim bin bis bitte
+    bzw can da dabei dafuer damit dann das dass dem den denen der des dich die dies diese diesem diesen dieser
+    dieses dir do does doch dort du durch ein eine einem einen einer eines einfach es etwas etwa euch for from
+    fuer gibt geben gern gerne gehts gehabt gut habe haben hallo hast hat hello hey hi hier how i ich ihr ihre
+    im in info infos information informationen interessiert ist is it ja je jemand jetzt kann kannst koennen
+    koennte kommt kommende kommenden kommender kommendes laeuft lauft laufen liegt los mal man me mehr
+    mein meine
+    mich mir mit moechte moin nach nicht noch nur ob oder of on or please schon sein seine sich sie sind so
+    soll some something statt stattfinden findet finden stehen steht tell than thanks that the there this to
+    ueber um und uns unser unsere vom von vor war waere wann was we welche welchem welchen welcher welches
+    wenn wer werden wie wieder will wird wo woche what when where which who will with would wuerde you your
+    zu zum zur zwischen danke dank is are anything something happening happen planned geplant plant gemacht
+    spricht sprechen redet reden speak speaks speaking talks talking give gives hold holds held there's thing
+    veranstaltung veranstaltungen event events termin termine angebot angebote thema themen topic topics
+    about regarding bezueglich betreffend bzgl zu zum rund runde around anstehend anstehende anstehenden
+    upcoming coming soon demnaechst naechstens uhr time uhrzeit beginnt beginn start starts startet anfang
+    begin begins wieviel viel zeit datum date day tag tage tagen tages am ort wo online dabei teilnehmen
+    mitmachen zeig zeige zeigen show list liste alle all gib give nenne nennen sag sagen tell kannst koenntest
+    wissen weisst know suche suchen looking finde interessiere interested bald soon irgendwas irgendetwas
+    ansteht anstehen los
+    """.split()
+)
+
+GREETINGS = frozenset(
+    "hallo hello hi hey moin servus gruezi guten tag morgen abend good morning evening".split()
+)
+
+KIND_WORDS: dict[str, str] = {
+    "webtalk": "webtalk",
+    "webtalks": "webtalk",
+    "webinar": "webtalk",
+    "webinare": "webtalk",
+    "webinars": "webtalk",
+    "talk": "webtalk",
+    "talks": "webtalk",
+    "onlinevortrag": "webtalk",
+    "vortrag": "webtalk",
+    "vortraege": "webtalk",
+    "roundtable": "roundtable",
+    "roundtables": "roundtable",
+    "rundertisch": "roundtable",
+    "rundentisch": "roundtable",
+    "rundetisch": "roundtable",
+    "roundtabel": "roundtable",
+    "seminar": "seminar",
+    "seminare": "seminar",
+    "seminaren": "seminar",
+    "seminars": "seminar",
+    "schulung": "seminar",
+    "schulungen": "seminar",
+    "training": "seminar",
+    "workshop": "workshop",
+    "workshops": "workshop",
+    "projektauftakt": "kickoff",
+    "auftakt": "kickoff",
+    "auftaktveranstaltung": "kickoff",
+    "kickoff": "kickoff",
+    "kickoffs": "kickoff",
+    "projektstart": "kickoff",
+    "launch": "kickoff",
+}
+KIND_CANONICAL = ("webtalk", "roundtable", "seminar", "workshop", "projektauftakt", "kickoff")
+JOINED = [
+    (re.compile(r"\bweb[\s-]+talks?\b"), "webtalk"),
+    (re.compile(r"\bround[\s-]+tables?\b"), "roundtable"),
+    (re.compile(r"\brunde[nrs]?\s+tisch(?:e|en)?\b"), "rundertisch"),
+    (re.compile(r"\bkick[\s-]+offs?\b"), "kickoff"),
+    (re.compile(r"\bweb[\s-]+seminars?\b"), "webinar"),
+]
+
+NEXT_WORDS = frozenset(
+    "naechste naechster naechsten naechstes nachste nachsten naechte next erste ersten first kommende".split()
+)
+SECOND_WORDS = frozenset(
+    "uebernaechste uebernaechster uebernaechsten uebernaechstes ubernachste "
+    "ubernachsten zweite zweiten second".split()
+)
+TIME_WORDS = frozenset("wann when uhrzeit beginnt beginn startet start starts anfang time".split())
+REGISTER_WORDS = frozenset(
+    "anmelden anmeldung anmelde registrieren registrierung register registration "
+    "signup teilnahme teilnehmen anmeldeformular".split()
+)
+HOWTO_WORDS = frozenset("wie how kann can where wo".split())
+LIST_WORDS = frozenset(
+    "veranstaltung veranstaltungen event events termine termin angebote programm "
+    "schedule calendar kalender".split()
+)
+# English topic words members use for the network's German vocabulary.
+GLOSSARY: dict[str, tuple[str, ...]] = {
+    "vacancy": ("leerstand",),
+    "vacancies": ("leerstand",),
+    "vacant": ("leerstand",),
+    "empty": ("leerstand",),
+    "digitalisation": ("digitalisierung",),
+    "digitalization": ("digitalisierung",),
+    "digital": ("digitalisierung",),
+    "future": ("zukunft",),
+    "funding": ("foerderung", "foerderprogramme"),
+    "subsidies": ("foerderung",),
+    "mobility": ("mobilitaet",),
+    "retail": ("einzelhandel", "handel"),
+    "retailers": ("handel",),
+    "shops": ("handel", "laden"),
+    "downtown": ("innenstadt",),
+    "centre": ("innenstadt",),
+    "center": ("innenstadt",),
+    "logistics": ("logistik",),
+    "newcomers": ("willkommen",),
+    "welcome": ("willkommen",),
+    "onboarding": ("willkommen", "einfuehrung"),
+    "property": ("immobilien",),
+    "properties": ("immobilien",),
+    "estate": ("immobilien",),
+    "letting": ("nachvermietung",),
+    "reletting": ("nachvermietung",),
+    "tenants": ("nachvermietung", "mieter"),
+    "research": ("forschung",),
+    "public": ("oeffentlicher",),
+    "space": ("raum",),
+    "tourism": ("tourismus",),
+    "culture": ("kultur",),
+    "housing": ("wohnen",),
+    "climate": ("klimaschutz",),
+    "quality": ("lebensqualitaet",),
+    "marketing": ("stadtmarketing", "marketing"),
+    "network": ("netzwerk",),
+    "networking": ("netzwerk",),
+    "platform": ("plattform",),
+}
+HELP_WORDS = frozenset("hilfe help befehle commands".split())
+
+TOPIC_MARKERS = frozenset("zu zum zur ueber thema themen about on regarding topic concerning".split())
+LIST_PHRASES = re.compile(
+    r"\b(?:steht\s+an|stehen\s+an|what'?s\s+on|what\s+is\s+on|coming\s+up|ist\s+los|geht\s+ab|agenda|"
+    r"programm|schedule|happening|anything\s+on)\b"
+)
