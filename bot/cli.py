@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet = command in ("ask", "chat") or (
         command == "run" and not (settings.telegram_enabled or settings.matrix_enabled)
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.basicConfig(
         level=logging.WARNING if quiet else settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -66,9 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if command == "run":
-            from bot.app import run
-
-            return asyncio.run(run(settings))
+            return _run(settings)
         if command == "chat":
             return asyncio.run(_chat(settings))
         if command == "ask":
@@ -78,6 +78,21 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_content_sync(settings, args.directory or settings.content_dir))
     except KeyboardInterrupt:
         return 130
+
+
+def _run(settings: Settings) -> int:
+    """`stadtretter run`; a platform that cannot start ends it with one line, not a traceback."""
+    from bot.app import run
+
+    try:
+        return asyncio.run(run(settings))
+    except ConfigError as exc:
+        print(f"stadtretter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # the outermost boundary: say what failed in one line
+        logger.debug("start failed", exc_info=True)
+        print(f"stadtretter: could not start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parse_now(value: str) -> datetime:

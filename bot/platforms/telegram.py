@@ -52,14 +52,16 @@ class TelegramAdapter:
         if settings.telegram_token is None:
             raise ValueError("BOT_TELEGRAM_TOKEN is not set")
         self.ctx = ctx
+        self._requests = (AiohttpRequest(connection_pool_size=128, pool_timeout=30.0),
+                          AiohttpRequest(connection_pool_size=1))
         builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(settings.telegram_token.get_secret_value())
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
             .concurrent_updates(OnePerChat(concurrent_updates))
-            .request(AiohttpRequest(connection_pool_size=128, pool_timeout=30.0))
-            .get_updates_request(AiohttpRequest(connection_pool_size=1)))
+            .request(self._requests[0])
+            .get_updates_request(self._requests[1]))
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
@@ -87,9 +89,14 @@ class TelegramAdapter:
         self._initialized = True
         try:
             await app.initialize()
-        except InvalidToken:
-            # PTB's message would repeat the token; ours must not.
-            raise ConfigError("BOT_TELEGRAM_TOKEN: Telegram rejected the token") from None
+        except BaseException as exc:
+            # PTB shuts down only what it finished initialising; close our connections ourselves.
+            for request in self._requests:
+                await request.shutdown()
+            if isinstance(exc, InvalidToken):
+                # PTB's message would repeat the token; ours must not.
+                raise ConfigError("BOT_TELEGRAM_TOKEN: Telegram rejected the token") from None
+            raise
         me = app.bot.bot
         self.bot_id, self.username = me.id, me.username or ""
         await self._set_commands()

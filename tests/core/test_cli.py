@@ -149,3 +149,12 @@ def test_db_upgrade(tmp_path: Path) -> None:
     result = run(["db", "upgrade"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "data" / "stadtretter.sqlite3").exists()
+
+
+def test_run_with_an_unreachable_telegram_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {"BOT_TELEGRAM_TOKEN": "123:SECRET-TOKEN", "BOT_TELEGRAM_BASE_URL": "http://127.0.0.1:9/bot"}
+    result = run(["run"], tmp_path, env=env)
+    assert result.returncode == 1
+    assert "could not start: NetworkError" in result.stderr
+    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr
+    assert "SECRET-TOKEN" not in result.stderr
