@@ -33,10 +33,8 @@ def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
     if answer.intent == "faq":
         entry = ctx.events.faq_entry(answer.faq_slug or "")
         return [Reply(ctx.render("faq", lang, answer=entry.answer if entry else ""))]
-    if answer.intent in ("empty", "greeting", "help", "unknown", "invalid_date"):
-        return [
-            Reply(ctx.render(answer.intent, lang, answer=answer, demo=ctx.demo_clock, now=ctx.clock.now()))
-        ]
+    if answer.intent in ("empty", "greeting", "thanks", "help", "unknown", "invalid_date"):
+        return [Reply(ctx.render(answer.intent, lang, answer=answer, commands=ctx.router.visible_commands()))]
     if answer.intent == "how_to_register":
         return [
             Reply(

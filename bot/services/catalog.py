@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,6 +13,8 @@ from rapidfuzz import fuzz, process
 
 from bot.services.textnorm import stem, tokens
 from bot.services.vocabulary import STOPWORDS
+
+_UMLAUT_PLURAL = re.compile(r"(a|o|u)e(?=[^aeiou]*$)")
 
 # How strongly a word in each field speaks for an event.
 TITLE, TAG, SPEAKER, ORGANIZER, DESCRIPTION = 3, 3, 3, 2, 1
@@ -119,10 +122,11 @@ class Catalog:
             take(word)
         if len(word) < 4:
             return matches
-        root = stem(word)
+        # German plurals often add an umlaut: "Leerstände" -> "leerstaende" -> root "leerstand".
+        roots = {stem(word), _UMLAUT_PLURAL.sub(lambda m: m.group(1), stem(word))}
         for term in self._vocabulary:
             # "leerstand" finds "leerstandsmanagement"; "leerstandsmanagement" finds "leerstand".
-            if term != word and (root in term or (len(term) >= 5 and term in word)):
+            if term != word and (any(root in term for root in roots) or (len(term) >= 5 and term in word)):
                 take(term)
         if len(word) >= 6:
             for term, _score, _ in process.extract_iter(

@@ -17,6 +17,7 @@ from bot.services.textnorm import stem, tokens
 from bot.services.vocabulary import (
     GLOSSARY,
     GREETINGS,
+    HELP_PHRASES,
     HELP_WORDS,
     HOWTO_WORDS,
     JOINED,
@@ -28,6 +29,7 @@ from bot.services.vocabulary import (
     REGISTER_WORDS,
     SECOND_WORDS,
     STOPWORDS,
+    THANKS_WORDS,
     TIME_WORDS,
     TOPIC_MARKERS,
 )
@@ -132,6 +134,7 @@ def answer_question(
             or word in TIME_WORDS
             or word in GREETINGS
             or word in HELP_WORDS
+            or word in THANKS_WORDS
             or len(word) < 2
             or word.isdigit()
         ):
@@ -180,6 +183,12 @@ def answer_question(
         )
         return Answer("how_to_register", events=events[:1] if events else [], query=query)
 
+    if not (kind or dates or speaker_words or ordinal):
+        # "Ich brauche Hilfe", "Was kannst du?", "Danke!" are about the assistant, whatever else matched.
+        if word_set & HELP_WORDS or HELP_PHRASES.search(rest):
+            return Answer("help", query=query)
+        if word_set & THANKS_WORDS and len(words) <= 4:
+            return Answer("thanks", query=query)
     if faq and not (kind or dates or speaker_words or ordinal):
         entry = _match_faq(text, list(faq), strict=has_event_filter)
         if entry is not None:
@@ -191,8 +200,6 @@ def answer_question(
     if not has_event_filter:
         if unknown_topics or (unmatched and not asks_for_events):
             return Answer("unknown", query=query, unmatched=tuple(unmatched))
-        if word_set & HELP_WORDS:
-            return Answer("help", query=query)
         if word_set & GREETINGS and not asks_for_events:
             return Answer("greeting", query=query)
         if not (asks_for_events or wants_registration):
@@ -277,6 +284,6 @@ def _select(
         best_hits = max(topic_hits[index_of[e.slug]] for e in result)
         result = [e for e in result if topic_hits[index_of[e.slug]] == best_hits]
         best_score = max(topic_scores[index_of[e.slug]] for e in result)
-        result = [e for e in result if topic_scores[index_of[e.slug]] * 2 >= best_score]
+        result = [e for e in result if topic_scores[index_of[e.slug]] * 5 >= best_score * 3]
         result.sort(key=lambda e: (-topic_scores[index_of[e.slug]], e.starts_at))
     return result

@@ -140,6 +140,11 @@ GLOSSARY: dict[str, tuple[str, ...]] = {
     "platform": ("plattform",),
 }
 HELP_WORDS = frozenset("hilfe help befehle commands".split())
+HELP_PHRASES = re.compile(
+    r"\b(?:was kannst du|was koennen sie|was kann der bot|what can you do|how does this work|wie funktioniert"
+    r"(?: das| der bot)?\b)"
+)
+THANKS_WORDS = frozenset("danke dankeschoen vielen dank thanks thank thx merci super prima toll".split())
 
 TOPIC_MARKERS = frozenset("zu zum zur ueber thema themen about on regarding topic concerning".split())
 LIST_PHRASES = re.compile(

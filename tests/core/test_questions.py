@@ -78,6 +78,8 @@ DEMO_CASES: list[tuple[str, list[str]]] = [
     ("Anything on digitalisation?", [VITALE, THINIUS]),
     ("Is there a talk about the future?", [VITALE, THINIUS]),
     ("Anything for newcomers?", [WILLKOMMEN]),
+    ("Gibt es Veranstaltungen zu Leerständen?", [ROUNDTABLE]),
+    ("Wann ist Willkommen bei den Stadtrettern?", [WILLKOMMEN]),
     ("Zeig mir alle WebTalks", [VITALE, THINIUS, WILLKOMMEN]),
     ("Was steht an?", [VITALE, THINIUS, ROUNDTABLE, WILLKOMMEN, KICKOFF]),
     ("What's on?", [VITALE, THINIUS, ROUNDTABLE, WILLKOMMEN, KICKOFF]),
@@ -177,6 +179,12 @@ async def test_other_content_questions(other_ctx: AppContext, question: str, exp
         ("Was läuft am 31.02.?", "invalid_date"),
         ("Was läuft am 32.10.?", "invalid_date"),
         ("Hallo", "greeting"),
+    ("Ich brauche Hilfe", "help"),
+    ("help", "help"),
+    ("Was kannst du?", "help"),
+    ("What can you do?", "help"),
+    ("Danke!", "thanks"),
+    ("Vielen Dank", "thanks"),
         ("", "empty"),
         ("   ", "empty"),
         ("asdfgh qwertz", "unknown"),
@@ -185,7 +193,10 @@ async def test_other_content_questions(other_ctx: AppContext, question: str, exp
     ],
 )
 async def test_intents(ctx: AppContext, question: str, intent: str) -> None:
-    assert ask(ctx, question).intent == intent
+    answer = ask(ctx, question)
+    assert answer.intent == intent
+    for lang in ("de", "en"):
+        assert answer_replies(ctx, answer, lang)[0].plain.strip()
 
 
 async def test_faq_answers_with_the_entry(ctx: AppContext) -> None:
