@@ -121,7 +121,8 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_context
     from bot.chat import Platform, Sender
     from bot.router import detect_language
-    from bot.text import MAX_INPUT_CHARS, clean_input
+    from bot.services.catalog import EventView
+    from bot.text import MAX_INPUT_CHARS, clean_input, html_to_plain
     from handlers.events import answer_replies, ask
 
     if args.content is not None:
@@ -146,13 +147,18 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
         for question in _questions(args.question):
             text = clean_input(question)
             lang = detect_language(text, asker, settings.language)
+            events: list[EventView] = []
             if len(text) > MAX_INPUT_CHARS:
-                intent, events, body = "too_long", [], ctx.render("too_long", lang, limit=MAX_INPUT_CHARS)
-                plain = _plain(body)
+                intent, plain = "too_long", html_to_plain(ctx.render("too_long", lang, limit=MAX_INPUT_CHARS))
             else:
-                answer = ask(ctx, text)
-                intent, events = answer.intent, answer.events
-                plain = "\n\n".join(reply.plain for reply in answer_replies(ctx, answer, lang))
+                try:
+                    answer = ask(ctx, text)
+                    intent, events = answer.intent, answer.events
+                    plain = "\n\n".join(reply.plain for reply in answer_replies(ctx, answer, lang))
+                except Exception:
+                    # One question must not end the run over many; the log has the details.
+                    logger.exception("could not answer %r", question[:200])
+                    intent, events, plain = "error", [], html_to_plain(ctx.render("error", lang))
             if args.json:
                 record = {
                     "question": question,
@@ -174,12 +180,6 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await ctx.close()
     return 0
-
-
-def _plain(markup: str) -> str:
-    from bot.text import html_to_plain
-
-    return html_to_plain(markup)
 
 
 def _questions(given: list[str]):  # type: ignore[no-untyped-def]

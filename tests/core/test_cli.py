@@ -158,3 +158,12 @@ def test_run_with_an_unreachable_telegram_says_so_in_one_line(tmp_path: Path) ->
     assert "could not start: NetworkError" in result.stderr
     assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr
     assert "SECRET-TOKEN" not in result.stderr
+
+
+def test_ask_answers_bad_input_without_failing(tmp_path: Path) -> None:
+    stdin = "x" * 5000 + "\n<script>alert(1)</script>\nWas läuft am 31.02.?\n"
+    result = run(["ask", "--json", "--now", "2020-09-28T09:00:00+02:00"], tmp_path, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["intent"] for r in records] == ["too_long", "unknown", "invalid_date"]
+    assert all(r["events"] == [] and r["text"] for r in records)
