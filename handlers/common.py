@@ -19,13 +19,17 @@ def short(title: str, limit: int = 28) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
+def calendar_button(slug: str, lang: str) -> Button:
+    return Button("📅 Kalender" if lang == "de" else "📅 Calendar", f"/kalender {slug}")
+
+
+def cancel_button(slug: str, lang: str) -> Button:
+    return Button("❌ Abmelden" if lang == "de" else "❌ Cancel", f"/abmelden {slug}")
+
+
 def event_buttons(event: EventView, lang: str, *, with_details: bool = False) -> tuple[Button, ...]:
     register = "Anmelden" if lang == "de" else "Register"
-    calendar = "Kalender" if lang == "de" else "Calendar"
-    row = [
-        Button(f"✅ {register}", f"/anmelden {event.slug}"),
-        Button(f"📅 {calendar}", f"/kalender {event.slug}"),
-    ]
+    row = [Button(f"✅ {register}", f"/anmelden {event.slug}"), calendar_button(event.slug, lang)]
     if with_details:
         row.append(Button("ℹ️ Details", f"/details {event.slug}"))
     return tuple(row)

@@ -9,7 +9,14 @@ from bot.render import Renderer
 from bot.router import Request, Router
 from bot.services.catalog import EventView
 from bot.services.registration import MyRegistration, Outcome
-from handlers.common import MAX_BUTTON_ROWS, event_buttons, resolve_event, short
+from handlers.common import (
+    MAX_BUTTON_ROWS,
+    calendar_button,
+    cancel_button,
+    event_buttons,
+    resolve_event,
+    short,
+)
 
 if TYPE_CHECKING:
     from bot.app import AppContext
@@ -21,12 +28,7 @@ def promotion_reply(renderer: Renderer, lang: str, event: EventView) -> Reply:
     """The direct message a member gets when a seat frees up for them."""
     return Reply(
         renderer.render("promoted", lang, event=event),
-        buttons=(
-            (
-                Button("📅 Kalender" if lang == "de" else "📅 Calendar", f"/kalender {event.slug}"),
-                Button("❌ Abmelden" if lang == "de" else "❌ Cancel", f"/abmelden {event.slug}"),
-            ),
-        ),
+        buttons=((calendar_button(event.slug, lang), cancel_button(event.slug, lang)),),
         subject=f"event:{event.slug}",
     )
 
@@ -59,9 +61,7 @@ async def register(req: Request, ctx: AppContext) -> list[Reply]:
         Outcome.ALREADY_CONFIRMED,
         Outcome.ALREADY_WAITLISTED,
     ):
-        cancel = "❌ Abmelden" if req.lang == "de" else "❌ Cancel"
-        calendar = "📅 Kalender" if req.lang == "de" else "📅 Calendar"
-        buttons = ((Button(calendar, f"/kalender {event.slug}"), Button(cancel, f"/abmelden {event.slug}")),)
+        buttons = ((calendar_button(event.slug, req.lang), cancel_button(event.slug, req.lang)),)
     return [
         Reply(
             ctx.render(

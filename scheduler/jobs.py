@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot.chat import Button, ChatRef, Reply
+from bot.chat import ChatRef, Reply
 from bot.db.models import Member, Registration
 from bot.services.members import language_of
+from handlers.common import calendar_button
 
 if TYPE_CHECKING:
     from bot.app import AppContext
@@ -51,10 +52,9 @@ async def enqueue_reminders(ctx: AppContext) -> int:
             )
             for member in rows:
                 lang = language_of(member, ctx.settings.language)
-                calendar = "📅 Kalender" if lang == "de" else "📅 Calendar"
                 reply = Reply(
                     ctx.render("reminder", lang, event=event),
-                    buttons=((Button(calendar, f"/kalender {event.slug}"),),),
+                    buttons=((calendar_button(event.slug, lang),),),
                     subject=f"event:{event.slug}",
                 )
                 key = f"reminder:{event.slug}:{event.starts_at.isoformat()}:{member.id}"
