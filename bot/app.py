@@ -1,29 +1,36 @@
-"""Wires settings, clock, database, services, router and platforms into one running application."""
+"""Composition root: wires settings, clock, database, services, handlers, scheduler and platforms.
+
+The only module that imports handlers, the scheduler and the platform adapters together.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass, field
+import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol, TextIO
 
-from bot.chat import Incoming, Reply
 from bot.clock import Clock
 from bot.config import BUNDLED_CONTENT_DIR, Settings
+from bot.context import AppContext
 from bot.db.session import Database
-from bot.platforms.base import Adapter, Sender
+from bot.delivery import Transport
+from bot.notices import Notices
+from bot.platforms.console import ConsoleAdapter
 from bot.render import Renderer
-from bot.router import Router
 from bot.services.content import sync_content
-from bot.services.conversations import Conversations
 from bot.services.events import EventService
 from bot.services.members import MemberService
-from bot.services.messages import SentMessages
+from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
 from bot.services.registration import RegistrationService
 from content.loader import ContentError
+from handlers import build_router
+from scheduler import Scheduler
+from scheduler.outbox import OutboxWorker
 
 logger = logging.getLogger(__name__)
 
@@ -31,33 +38,14 @@ logger = logging.getLogger(__name__)
 DEMO_NOW = datetime.fromisoformat("2020-09-28T09:00:00+02:00")
 
 
-@dataclass
-class AppContext:
-    """Everything handlers, jobs and adapters need, passed explicitly."""
+class Adapter(Transport, Protocol):
+    """A running platform connection: receives updates, hands them to the core, sends replies."""
 
-    settings: Settings
-    clock: Clock
-    db: Database
-    renderer: Renderer
-    router: Router
-    events: EventService
-    members: MemberService
-    registrations: RegistrationService
-    outbox: Outbox
-    messages: SentMessages
-    demo_clock: bool = False
-    senders: dict[str, Sender] = field(default_factory=dict)
-    conversations: Conversations = field(default_factory=Conversations)
+    async def start(self) -> None:
+        """Connect and start receiving in background tasks; return once running."""
 
-    async def handle(self, incoming: Incoming) -> list[Reply]:
-        """Answer one message or button press (never raises, never sends)."""
-        return await self.router.dispatch(incoming, self)
-
-    def render(self, name: str, lang: str, **context: object) -> str:
-        return self.renderer.render(name, lang, **context)
-
-    async def close(self) -> None:
-        await self.db.dispose()
+    async def stop(self) -> None:
+        """Stop receiving, finish in-flight work, close connections."""
 
 
 def uses_demo_content(settings: Settings) -> bool:
@@ -73,20 +61,13 @@ async def build_context(
     ticking: bool = False,
 ) -> AppContext:
     """Create the application: migrate the database, load content, build services."""
-    from handlers import build_router  # handlers import the app's types; import late to avoid a cycle
-
     demo_clock = settings.now is None and uses_demo_content(settings)
     clock = Clock(settings.now or (DEMO_NOW if demo_clock else None), ticking=ticking)
     db = Database(database_url or settings.effective_database_url)
     await db.upgrade()
     renderer = Renderer(settings.tz)
     outbox = Outbox(db)
-
-    def render_promotion(lang: str, event: object) -> Reply:
-        from handlers.registration import promotion_reply
-
-        return promotion_reply(renderer, lang, event)  # type: ignore[arg-type]
-
+    messages = SentMessages(db, clock)
     ctx = AppContext(
         settings=settings,
         clock=clock,
@@ -95,9 +76,10 @@ async def build_context(
         router=build_router(),
         events=EventService(db),
         members=MemberService(db),
-        registrations=RegistrationService(db, clock, outbox, render_promotion),
+        registrations=RegistrationService(db, clock, outbox, Notices(renderer), language=settings.language),
         outbox=outbox,
-        messages=SentMessages(db, clock),
+        messages=messages,
+        subjects=SubjectRecorder(messages),
         demo_clock=demo_clock,
     )
     if sync:
@@ -113,27 +95,36 @@ async def build_context(
 
 
 def build_adapters(ctx: AppContext) -> list[Adapter]:
+    """The platform adapters the settings enable, each built with the core's ports only."""
     adapters: list[Adapter] = []
     if ctx.settings.telegram_enabled:
         from bot.platforms.telegram import TelegramAdapter
 
-        adapters.append(TelegramAdapter(ctx))
+        adapters.append(TelegramAdapter(ctx.settings, ctx.ports()))
     if ctx.settings.matrix_enabled:
         from bot.platforms.matrix import MatrixAdapter
 
-        adapters.append(MatrixAdapter(ctx))
+        adapters.append(MatrixAdapter(ctx.settings, ctx.ports()))
     return adapters
+
+
+async def run_console(ctx: AppContext, *, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+    """Chat on the terminal until end of input (Ctrl-D) or 'exit'; pushes to the console are printed."""
+    adapter = ConsoleAdapter(ctx.ports(), downloads=ctx.settings.data_dir / "downloads", out=out)
+    ctx.transports[adapter.platform] = adapter
+    worker = OutboxWorker(ctx)
+    worker.start()
+    try:
+        return await adapter.run(stdin or sys.stdin, after_each=worker.drain_once)
+    finally:
+        await worker.stop()
 
 
 async def run(settings: Settings) -> int:
     """Start every configured platform, the scheduler and the outbox; the console when none is set."""
-    from scheduler import Scheduler
-
     ctx = await build_context(settings, ticking=True)
     adapters = build_adapters(ctx)
     if not adapters:
-        from bot.platforms.console import run_console
-
         print(ctx.render("console_no_platforms", settings.language))
         try:
             return await run_console(ctx)
@@ -147,7 +138,7 @@ async def run(settings: Settings) -> int:
     try:
         for adapter in adapters:
             await adapter.start()
-            ctx.senders[adapter.platform] = adapter
+            ctx.transports[adapter.platform] = adapter
         scheduler.start()
         logger.info("running: %s", ", ".join(a.platform for a in adapters))
         await stop.wait()

@@ -7,9 +7,9 @@ import asyncio
 import json
 import logging
 import sys
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 from content.loader import ContentError
@@ -48,11 +48,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
-    overrides: dict[str, Any] = {}
     try:
+        settings = load_settings()
         if command == "ask" and args.now:
-            overrides["now"] = _parse_now(args.now)
-        settings = load_settings(**overrides)
+            settings = settings.model_copy(update={"now": _parse_now(args.now, settings.tz)})
     except ConfigError as exc:
         print(f"stadtretter: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -95,20 +94,19 @@ def _run(settings: Settings) -> int:
         return 1
 
 
-def _parse_now(value: str) -> datetime:
+def _parse_now(value: str, tz: tzinfo) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"--now: not an ISO 8601 date and time: {value!r}") from None
     if moment.tzinfo is None:
         # Without an offset the time is read in the configured time zone.
-        moment = moment.replace(tzinfo=Settings().tz)
+        moment = moment.replace(tzinfo=tz)
     return moment
 
 
 async def _chat(settings: Settings) -> int:
-    from bot.app import build_context
-    from bot.platforms.console import run_console
+    from bot.app import build_context, run_console
 
     ctx = await build_context(settings, ticking=True)
     try:
@@ -118,12 +116,9 @@ async def _chat(settings: Settings) -> int:
 
 
 async def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    """Answer each question the way a chat would, through the router, and print text or JSON."""
     from bot.app import build_context
-    from bot.chat import Platform, Sender
-    from bot.router import detect_language
-    from bot.services.catalog import EventView
-    from bot.text import MAX_INPUT_CHARS, clean_input, html_to_plain
-    from handlers.events import answer_replies, ask
+    from bot.chat import ChatRef, Incoming, Person, Platform
 
     if args.content is not None:
         if not args.content.is_dir():
@@ -142,27 +137,17 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
         )
     else:
         ctx = await build_context(settings)
-    asker = Sender(Platform.CONSOLE, "ask")
+    asker = Person(Platform.CONSOLE, "ask")
     try:
-        for question in _questions(args.question):
-            text = clean_input(question)
-            lang = detect_language(text, asker, settings.language)
-            events: list[EventView] = []
-            if len(text) > MAX_INPUT_CHARS:
-                intent, plain = "too_long", html_to_plain(ctx.render("too_long", lang, limit=MAX_INPUT_CHARS))
-            else:
-                try:
-                    answer = ask(ctx, text)
-                    intent, events = answer.intent, answer.events
-                    plain = "\n\n".join(reply.plain for reply in answer_replies(ctx, answer, lang))
-                except Exception:
-                    # One question must not end the run over many; the log has the details.
-                    logger.exception("could not answer %r", question[:200])
-                    intent, events, plain = "error", [], html_to_plain(ctx.render("error", lang))
+        for number, question in enumerate(_questions(args.question)):
+            # Each question in a chat of its own: one answer never depends on the question before.
+            chat = ChatRef(Platform.CONSOLE, f"ask-{number}")
+            response = await ctx.answer(Incoming(chat, asker, question))
+            plain = "\n\n".join(reply.plain for reply in response.replies)
             if args.json:
                 record = {
                     "question": question,
-                    "intent": intent,
+                    "intent": response.intent.value,
                     "events": [
                         {
                             "slug": e.slug,
@@ -170,7 +155,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
                             "kind": e.kind,
                             "starts_at": e.starts_at.astimezone(settings.tz).isoformat(),
                         }
-                        for e in events
+                        for e in response.events
                     ],
                     "text": plain,
                 }
@@ -182,7 +167,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _questions(given: list[str]):  # type: ignore[no-untyped-def]
+def _questions(given: list[str]) -> Iterator[str]:
     """Several arguments with spaces are several questions; single words are one question's words."""
     if given:
         if len(given) > 1 and any(" " in q.strip() for q in given):

@@ -1,4 +1,10 @@
-"""Routes an Incoming to the command or free-text handler that answers it; catches every handler error."""
+"""Routes an Incoming to the handler that answers it; decides what is addressed to the bot; catches errors.
+
+Commands are declared once with German and English names; a command may also answer a reaction on a
+message about its subject (`reaction="✅"` on "event:<slug>" runs `/anmelden <slug>`), and a handler may be
+declared for replies to messages about a subject (`@router.reply_to("impulse")`). The subject of a message
+is looked up in the sent-messages log, the same on every platform.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,15 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
-from bot.chat import ChatRef, Incoming, Reply, Sender
-from bot.services.textnorm import fold, tokens
-from bot.text import MAX_INPUT_CHARS, clean_input
-
-if TYPE_CHECKING:
-    from bot.app import AppContext
+from bot.chat import ChatRef, Incoming, Kind, Person, Reply, emoji_key, split_subject
+from bot.config import Settings
+from bot.render import Renderer
+from bot.services.catalog import EventView
+from bot.services.messages import SentMessages
+from bot.services.questions import Intent
+from bot.text import MAX_INPUT_CHARS, clean_input, fold, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -21,18 +28,31 @@ logger = logging.getLogger(__name__)
 _COMMAND = re.compile(r"^[/!]([^\s@/!][^\s@]*)(?:@\S*)?(?:\s+(.*))?$", flags=re.S)
 
 
+class RouterContext(Protocol):
+    """What the router itself needs of the application context."""
+
+    settings: Settings
+    renderer: Renderer
+    messages: SentMessages
+
+
+C = TypeVar("C", bound=RouterContext)
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What a handler gets: the cleaned text, the command's arguments and the reply language."""
+    """What a handler gets: the cleaned text, the command's arguments, the reply language, the subject."""
 
     incoming: Incoming
     text: str
     args: str
     lang: str
     command: str | None = None
+    # What the message replies or reacts to, e.g. "impulse:<slug>" (None when not known).
+    subject: str | None = None
 
     @property
-    def sender(self) -> Sender:
+    def sender(self) -> Person:
         return self.incoming.sender
 
     @property
@@ -40,14 +60,26 @@ class Request:
         return self.incoming.chat
 
 
-Handler = Callable[[Request, "AppContext"], Awaitable[list[Reply]]]
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The replies to one Incoming, with what it was understood as (and the events that answer it)."""
+
+    replies: list[Reply]
+    intent: Intent = Intent.COMMAND
+    events: tuple[EventView, ...] = ()
+
+
+HandlerResult = list[Reply] | Response
+Handler = Callable[[Request, C], Awaitable[HandlerResult]]
+# A decorated handler keeps its own signature (a command may call another one directly).
+F = TypeVar("F", bound=Callable[..., Awaitable[HandlerResult]])
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
+class Command(Generic[C]):
     de: tuple[str, ...]
     en: tuple[str, ...]
-    func: Handler
+    func: Handler[C]
     help_de: str
     help_en: str
     # Whether the bare word starts the command in free text ("anmelden Thinius").
@@ -56,6 +88,9 @@ class Command:
     word_max_args: int = 99
     managers_only: bool = False
     hidden: bool = False
+    # A reaction with this emoji on a message about "<reaction_on>:<id>" runs the command with the id.
+    reaction: str | None = None
+    reaction_on: str = "event"
 
     @property
     def name(self) -> str:
@@ -63,10 +98,12 @@ class Command:
 
 
 @dataclass
-class Router:
-    commands: list[Command] = field(default_factory=list)
-    _by_name: dict[str, tuple[Command, str]] = field(default_factory=dict)
-    _fallback: Handler | None = None
+class Router(Generic[C]):
+    commands: list[Command[C]] = field(default_factory=list)
+    _by_name: dict[str, tuple[Command[C], str]] = field(default_factory=dict)
+    _by_reaction: dict[tuple[str, str], Command[C]] = field(default_factory=dict)
+    _on_reply: dict[str, Handler[C]] = field(default_factory=dict)
+    _fallback: Handler[C] | None = None
 
     def command(
         self,
@@ -78,76 +115,102 @@ class Router:
         word_max_args: int = 99,
         managers_only: bool = False,
         hidden: bool = False,
-    ) -> Callable[[Handler], Handler]:
+        reaction: str | None = None,
+        reaction_on: str = "event",
+    ) -> Callable[[F], F]:
         """Register `func` under German and English names, e.g. ("anmelden", "register")."""
         de_names = (de,) if isinstance(de, str) else de
         en_names = (en,) if isinstance(en, str) else en
 
-        def decorate(func: Handler) -> Handler:
-            cmd = Command(
-                de_names, en_names, func, help[0], help[1], as_word, word_max_args, managers_only, hidden
+        def decorate(func: F) -> F:
+            self._add(
+                Command(
+                    de_names,
+                    en_names,
+                    func,
+                    help[0],
+                    help[1],
+                    as_word,
+                    word_max_args,
+                    managers_only,
+                    hidden,
+                    reaction,
+                    reaction_on,
+                )
             )
-            self.commands.append(cmd)
-            for name in de_names:
-                self._by_name[name] = (cmd, "any" if name in en_names else "de")
-            for name in en_names:
-                self._by_name.setdefault(name, (cmd, "en"))
             return func
 
         return decorate
 
-    def include(self, other: Router) -> None:
-        """Take over the commands (and free-text handler) declared in a handler module's router."""
-        for cmd in other.commands:
-            self.command(
-                cmd.de,
-                cmd.en,
-                help=(cmd.help_de, cmd.help_en),
-                as_word=cmd.as_word,
-                word_max_args=cmd.word_max_args,
-                managers_only=cmd.managers_only,
-                hidden=cmd.hidden,
-            )(cmd.func)
-        if other._fallback is not None:
-            self._fallback = other._fallback
+    def _add(self, cmd: Command[C]) -> None:
+        self.commands.append(cmd)
+        for name in cmd.de:
+            self._by_name[name] = (cmd, "any" if name in cmd.en else "de")
+        for name in cmd.en:
+            self._by_name.setdefault(name, (cmd, "en"))
+        if cmd.reaction:
+            self._by_reaction[(emoji_key(cmd.reaction), cmd.reaction_on)] = cmd
 
-    def text(self, func: Handler) -> Handler:
+    def reply_to(self, subject_kind: str) -> Callable[[F], F]:
+        """Register the handler for replies to our messages about "<subject_kind>:<id>"."""
+
+        def decorate(func: F) -> F:
+            self._on_reply[subject_kind] = func
+            return func
+
+        return decorate
+
+    def text(self, func: F) -> F:
         """Register the handler for free text (questions)."""
         self._fallback = func
         return func
 
-    def find(self, name: str) -> tuple[Command, str] | None:
-        return self._by_name.get(fold(name))
+    def include(self, other: Router[C]) -> None:
+        """Take over what a handler module's router declared."""
+        for cmd in other.commands:
+            self._add(cmd)
+        self._on_reply.update(other._on_reply)
+        if other._fallback is not None:
+            self._fallback = other._fallback
 
-    async def dispatch(self, incoming: Incoming, ctx: AppContext) -> list[Reply]:
-        """Answer one Incoming; unaddressed group messages get nothing, errors a polite message."""
-        if not incoming.chat.is_private and not incoming.addressed:
-            return []
+    def visible_commands(self) -> list[Command[C]]:
+        return [c for c in self.commands if not c.hidden]
+
+    def is_command(self, text: str) -> bool:
+        """Whether `text` starts with one of our commands ("/termine", "!hilfe")."""
+        match = _COMMAND.match(text)
+        return match is not None and fold(match.group(1)) in self._by_name
+
+    async def dispatch(self, incoming: Incoming, ctx: C) -> list[Reply]:
+        """Answer one Incoming with replies (never raises, never sends)."""
+        return (await self.answer(incoming, ctx)).replies
+
+    async def answer(self, incoming: Incoming, ctx: C) -> Response:
+        """Answer one Incoming; what is not meant for the bot gets no replies, errors a polite message."""
         text = clean_input(incoming.text)
+        subject = await self._subject_of(incoming, ctx)
+        if not self._addressed(incoming, text, subject):
+            return Response([], Intent.IGNORED)
         # A command's name says nothing about the language of the words after it.
-        default_lang = detect_language(re.sub(r"^[/!]\S+", "", text), incoming.sender, ctx.settings.language)
+        lang = detect_language(re.sub(r"^[/!]\S+", "", text), incoming.sender, ctx.settings.language)
         if len(text) > MAX_INPUT_CHARS:
-            return [Reply(ctx.renderer.render("too_long", default_lang, limit=MAX_INPUT_CHARS))]
-        request, handler = self._resolve(incoming, text, default_lang)
+            return _reply(ctx, Intent.TOO_LONG, "too_long", lang, limit=MAX_INPUT_CHARS)
+        request, handler, cmd = self._resolve(incoming, text, lang, subject)
         try:
             if handler is None:
-                return [
-                    Reply(
-                        ctx.renderer.render(
-                            "unknown_command",
-                            request.lang,
-                            command=request.command,
-                            commands=self.visible_commands(),
-                        )
-                    )
-                ]
-            if (
-                request.command
-                and self._by_name[request.command][0].managers_only
-                and incoming.sender.key not in ctx.settings.managers
-            ):
-                return [Reply(ctx.renderer.render("managers_only", request.lang))]
-            return await handler(request, ctx)
+                if incoming.kind is Kind.REACTION:
+                    return Response([], Intent.IGNORED)
+                return _reply(
+                    ctx,
+                    Intent.UNKNOWN,
+                    "unknown_command",
+                    lang,
+                    command=request.command,
+                    commands=self.visible_commands(),
+                )
+            if cmd is not None and cmd.managers_only and incoming.sender.key not in ctx.settings.managers:
+                return _reply(ctx, Intent.COMMAND, "managers_only", request.lang)
+            result = await handler(request, ctx)
         except Exception:
             logger.exception(
                 "handler failed: platform=%s chat=%s command=%s",
@@ -155,29 +218,70 @@ class Router:
                 incoming.chat.id,
                 request.command,
             )
-            return [Reply(ctx.renderer.render("error", request.lang))]
+            return _reply(ctx, Intent.ERROR, "error", request.lang)
+        return result if isinstance(result, Response) else Response(result)
 
-    def _resolve(self, incoming: Incoming, text: str, default_lang: str) -> tuple[Request, Handler | None]:
+    async def _subject_of(self, incoming: Incoming, ctx: C) -> str | None:
+        ref = incoming.reply_to
+        if ref is None or incoming.kind not in (Kind.REPLY, Kind.REACTION):
+            return None
+        try:
+            return await ctx.messages.subject_of(ref.chat, ref.message_id)
+        except Exception:
+            logger.exception("could not look up what message %s in %s is about", ref.message_id, ref.chat.key)
+            return None
+
+    def _addressed(self, incoming: Incoming, text: str, subject: str | None) -> bool:
+        """Private chats: always. Groups: buttons, mentions, replies to us, and our own commands."""
+        if incoming.chat.is_private or incoming.kind in (Kind.BUTTON, Kind.REACTION) or incoming.mentioned:
+            return True
+        replied = incoming.reply_to
+        if replied is not None and (replied.from_bot or subject is not None):
+            return True
+        return self.is_command(text)
+
+    def _resolve(
+        self, incoming: Incoming, text: str, lang: str, subject: str | None
+    ) -> tuple[Request, Handler[C] | None, Command[C] | None]:
+        if incoming.kind is Kind.REACTION:
+            return self._resolve_reaction(incoming, text, lang, subject)
         match = _COMMAND.match(text)
         if match:
             name, args = fold(match.group(1)), (match.group(2) or "").strip()
             found = self._by_name.get(name)
             if found is None:
-                return Request(incoming, text, args, default_lang, match.group(1)[:40]), None
-            cmd, lang = found
-            return Request(incoming, text, args, _pick(lang, default_lang), name), cmd.func
+                return Request(incoming, text, args, lang, match.group(1)[:40], subject), None, None
+            cmd, name_lang = found
+            return Request(incoming, text, args, _pick(name_lang, lang), name, subject), cmd.func, cmd
+        kind, _ = split_subject(subject)
+        if incoming.kind is Kind.REPLY and kind in self._on_reply:
+            return Request(incoming, text, text, lang, None, subject), self._on_reply[kind], None
         words = text.split(maxsplit=1)
         if words:
             name = fold(words[0]).strip(".,:!?")
             found = self._by_name.get(name)
             args = words[1].strip() if len(words) > 1 else ""
             if found is not None and found[0].as_word and len(args.split()) <= found[0].word_max_args:
-                cmd, lang = found
-                return Request(incoming, text, args, _pick(lang, default_lang), name), cmd.func
-        return Request(incoming, text, text, default_lang), self._fallback
+                cmd, name_lang = found
+                return Request(incoming, text, args, _pick(name_lang, lang), name, subject), cmd.func, cmd
+        return Request(incoming, text, text, lang, None, subject), self._fallback, None
 
-    def visible_commands(self) -> list[Command]:
-        return [c for c in self.commands if not c.hidden]
+    def _resolve_reaction(
+        self, incoming: Incoming, emoji: str, lang: str, subject: str | None
+    ) -> tuple[Request, Handler[C] | None, Command[C] | None]:
+        kind, subject_id = split_subject(subject)
+        cmd = self._by_reaction.get((emoji_key(emoji), kind or ""))
+        if cmd is None or not subject_id:
+            return Request(incoming, emoji, "", lang, None, subject), None, None
+        return (
+            Request(incoming, f"/{cmd.name} {subject_id}", subject_id, lang, cmd.name, subject),
+            cmd.func,
+            cmd,
+        )
+
+
+def _reply(ctx: RouterContext, intent: Intent, template: str, lang: str, **values: object) -> Response:
+    return Response([Reply(ctx.renderer.render(template, lang, **values))], intent)
 
 
 _ENGLISH = frozenset(
@@ -197,7 +301,7 @@ def _pick(name_language: str, detected: str) -> str:
     return detected if name_language == "any" else name_language
 
 
-def detect_language(text: str, sender: Sender, default: str) -> str:
+def detect_language(text: str, sender: Person, default: str) -> str:
     """German or English, from the words used; the platform's hint and the default break ties."""
     words = tokens(text)
     english = sum(1 for w in words if w in _ENGLISH)

@@ -1,16 +1,20 @@
-"""Text helpers shared by adapters: cleaning user input and turning reply HTML into plain text."""
+"""All text normalising: cleaning user input, folding words for matching, reply HTML to plain text."""
 
 from __future__ import annotations
 
 import html
 import re
 import unicodedata
+from functools import lru_cache
 
 MAX_INPUT_CHARS = 2000
 
 _TAG = re.compile(r"<[^>]*>")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
 _CONTROL = {c for c in map(chr, range(0x20)) if c not in "\n\t"} | {"\x7f"}
+_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "é": "e", "è": "e", "á": "a", "à": "a"})
+_TOKEN = re.compile(r"[a-z0-9]+")
+_SUFFIXES = ("ungen", "innen", "ern", "en", "er", "es", "em", "e", "s", "n")
 
 
 def clean_input(text: str) -> str:
@@ -23,6 +27,25 @@ def clean_input(text: str) -> str:
     return text.strip()
 
 
+def fold(text: str) -> str:
+    """Lowercase and spell umlauts out, so 'Nächste', 'Naechste' and 'NÄCHSTE' compare equal."""
+    return text.lower().translate(_FOLD)
+
+
+def tokens(text: str) -> list[str]:
+    """The folded words of a text (letters and digits)."""
+    return _TOKEN.findall(fold(text))
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Strip one common German/English inflection ending from longer words ('Seminare' -> 'seminar')."""
+    for suffix in _SUFFIXES:
+        if len(word) - len(suffix) >= 4 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
 def html_to_plain(markup: str) -> str:
     """Render the Telegram HTML subset as plain text (links keep their address)."""
     markup = re.sub(r'<a\s+href="([^"]*)"\s*>(.*?)</a>', _link_text, markup, flags=re.S)
@@ -33,8 +56,3 @@ def _link_text(match: re.Match[str]) -> str:
     href, label = html.unescape(match.group(1)), match.group(2)
     plain_label = html.unescape(_TAG.sub("", label))
     return plain_label if plain_label == href else f"{label} ({match.group(1)})"
-
-
-def html_to_matrix(markup: str) -> str:
-    """Turn the Telegram HTML subset into Matrix `formatted_body` (newlines become <br>)."""
-    return markup.replace("\n", "<br>")

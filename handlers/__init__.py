@@ -1,14 +1,14 @@
-"""Feature handlers, one module per feature; `build_router` collects their commands."""
+"""Feature handlers, one module per feature; `build_router` collects what they declare."""
 
 from __future__ import annotations
 
+from bot.context import AppContext
 from bot.router import Router
+from handlers import admin, events, help, registration
 
 
-def build_router() -> Router:
-    from handlers import admin, events, help, registration
-
-    router = Router()
+def build_router() -> Router[AppContext]:
+    router: Router[AppContext] = Router()
     for module in (help, events, registration, admin):
         router.include(module.router)
     return router

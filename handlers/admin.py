@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from babel.dates import format_datetime
 
 from bot.chat import Attachment, Reply
+from bot.context import AppContext
 from bot.router import Request, Router
 from handlers.common import resolve_event
 
-if TYPE_CHECKING:
-    from bot.app import AppContext
-
-router = Router()
+router: Router[AppContext] = Router()
 
 
 @router.command(

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from bot.chat import Button, Reply
+from bot.chat import Button, Reply, about
+from bot.context import AppContext
+from bot.notices import calendar_button, register_button
 from bot.router import Request
 from bot.services.catalog import EventView
-
-if TYPE_CHECKING:
-    from bot.app import AppContext
 
 MAX_LISTED = 10
 MAX_BUTTON_ROWS = 5
@@ -19,17 +16,8 @@ def short(title: str, limit: int = 28) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
-def calendar_button(slug: str, lang: str) -> Button:
-    return Button("📅 Kalender" if lang == "de" else "📅 Calendar", f"/kalender {slug}")
-
-
-def cancel_button(slug: str, lang: str) -> Button:
-    return Button("❌ Abmelden" if lang == "de" else "❌ Cancel", f"/abmelden {slug}")
-
-
 def event_buttons(event: EventView, lang: str, *, with_details: bool = False) -> tuple[Button, ...]:
-    register = "Anmelden" if lang == "de" else "Register"
-    row = [Button(f"✅ {register}", f"/anmelden {event.slug}"), calendar_button(event.slug, lang)]
+    row = [register_button(event.slug, lang), calendar_button(event.slug, lang)]
     if with_details:
         row.append(Button("ℹ️ Details", f"/details {event.slug}"))
     return tuple(row)
@@ -50,7 +38,7 @@ def list_buttons(events: list[EventView], lang: str) -> tuple[tuple[Button, ...]
 
 
 def subject_for(events: list[EventView]) -> str | None:
-    return f"event:{events[0].slug}" if len(events) == 1 else None
+    return about("event", events[0].slug) if len(events) == 1 else None
 
 
 async def resolve_event(

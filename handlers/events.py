@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from bot.chat import Attachment, Reply
-from bot.router import Request, Router
-from bot.services.questions import Answer, Query, answer_question
+from bot.chat import Attachment, Reply, about
+from bot.context import AppContext
+from bot.router import Request, Response, Router
+from bot.services.questions import EVENT_INTENTS, Answer, Intent, Query, answer_question
 from handlers.common import MAX_LISTED, list_buttons, resolve_event, subject_for
 
-if TYPE_CHECKING:
-    from bot.app import AppContext
+# Answers that are one template about the assistant itself rather than about events.
+_SIMPLE = (Intent.EMPTY, Intent.GREETING, Intent.THANKS, Intent.HELP, Intent.UNKNOWN, Intent.INVALID_DATE)
 
-router = Router()
+router: Router[AppContext] = Router()
 
 
 def ask(ctx: AppContext, text: str, *, previous: Query | None = None) -> Answer:
@@ -28,14 +28,19 @@ def ask(ctx: AppContext, text: str, *, previous: Query | None = None) -> Answer:
     )
 
 
+def respond(ctx: AppContext, answer: Answer, lang: str) -> Response:
+    """The Answer rendered, with its intent and events."""
+    return Response(answer_replies(ctx, answer, lang), answer.intent, tuple(answer.events))
+
+
 def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
     """Render an Answer: the events with buttons, or an honest message about what is known."""
-    if answer.intent == "faq":
+    if answer.intent is Intent.FAQ:
         entry = ctx.events.faq_entry(answer.faq_slug or "")
         return [Reply(ctx.render("faq", lang, answer=entry.answer if entry else ""))]
-    if answer.intent in ("empty", "greeting", "thanks", "help", "unknown", "invalid_date"):
+    if answer.intent in _SIMPLE:
         return [Reply(ctx.render(answer.intent, lang, answer=answer, commands=ctx.router.visible_commands()))]
-    if answer.intent == "how_to_register":
+    if answer.intent is Intent.HOW_TO_REGISTER:
         return [
             Reply(
                 ctx.render("how_to_register", lang, events=answer.events),
@@ -70,12 +75,12 @@ def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
 
 
 @router.text
-async def question(req: Request, ctx: AppContext) -> list[Reply]:
+async def question(req: Request, ctx: AppContext) -> Response:
     """Answer a question in free German or English."""
     answer = ask(ctx, req.text, previous=ctx.conversations.get(req.chat.key))
-    if answer.query.kind or answer.intent in ("next_event", "event_list", "event_time"):
+    if answer.query.kind or answer.intent in EVENT_INTENTS:
         ctx.conversations.put(req.chat.key, answer.query)
-    return answer_replies(ctx, answer, req.lang)
+    return respond(ctx, answer, req.lang)
 
 
 @router.command(
@@ -87,16 +92,20 @@ async def question(req: Request, ctx: AppContext) -> list[Reply]:
         "upcoming events, e.g. /events next week",
     ),
 )
-async def events(req: Request, ctx: AppContext) -> list[Reply]:
+async def events(req: Request, ctx: AppContext) -> Response:
     """List upcoming events, or those the arguments ask for."""
     answer = ask(ctx, req.args) if req.args else None
-    if answer is None or answer.intent in ("empty", "greeting", "help"):
+    if answer is None or answer.intent in (Intent.EMPTY, Intent.GREETING, Intent.HELP):
         answer = ask(ctx, "veranstaltungen")
-    return answer_replies(ctx, answer, req.lang)
+    return respond(ctx, answer, req.lang)
 
 
 @router.command(
-    "details", ("info",), as_word=True, help=("alles zu einer Veranstaltung", "all about an event")
+    "details",
+    ("info",),
+    as_word=True,
+    reaction="ℹ️",
+    help=("alles zu einer Veranstaltung", "all about an event"),
 )
 async def details(req: Request, ctx: AppContext) -> list[Reply]:
     """Show one event in full."""
@@ -117,7 +126,7 @@ async def details(req: Request, ctx: AppContext) -> list[Reply]:
                 now=ctx.clock.now(),
             ),
             buttons=list_buttons([event], req.lang)[:1],
-            subject=f"event:{event.slug}",
+            subject=about("event", event.slug),
             edit=req.incoming.is_button,
         )
     ]
@@ -127,6 +136,7 @@ async def details(req: Request, ctx: AppContext) -> list[Reply]:
     "kalender",
     ("calendar", "ics"),
     as_word=True,
+    reaction="📅",
     help=("Kalenderdatei (.ics) zu einer Veranstaltung", "calendar file (.ics) for an event"),
 )
 async def calendar(req: Request, ctx: AppContext) -> list[Reply]:
@@ -134,7 +144,7 @@ async def calendar(req: Request, ctx: AppContext) -> list[Reply]:
     event, replies = await resolve_event(req, ctx, action="kalender")
     if event is None:
         return replies
-    data = ctx.events.calendar_file(event, now=ctx.clock.now(), tzname=ctx.settings.timezone)
+    data = ctx.events.calendar_file(event, now=ctx.clock.now())
     return [
         Reply(
             ctx.render("calendar_file", req.lang, event=event),

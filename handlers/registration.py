@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from bot.chat import Button, Reply
-from bot.render import Renderer
+from bot.chat import Button, Reply, about
+from bot.context import AppContext
+from bot.notices import calendar_button, cancel_button
 from bot.router import Request, Router
-from bot.services.catalog import EventView
 from bot.services.registration import MyRegistration, Outcome
-from handlers.common import (
-    MAX_BUTTON_ROWS,
-    calendar_button,
-    cancel_button,
-    event_buttons,
-    resolve_event,
-    short,
-)
+from handlers.common import MAX_BUTTON_ROWS, event_buttons, resolve_event, short
 
-if TYPE_CHECKING:
-    from bot.app import AppContext
-
-router = Router()
-
-
-def promotion_reply(renderer: Renderer, lang: str, event: EventView) -> Reply:
-    """The direct message a member gets when a seat frees up for them."""
-    return Reply(
-        renderer.render("promoted", lang, event=event),
-        buttons=((calendar_button(event.slug, lang), cancel_button(event.slug, lang)),),
-        subject=f"event:{event.slug}",
-    )
+router: Router[AppContext] = Router()
 
 
 @router.command(
     "anmelden",
     "register",
     as_word=True,
+    reaction="✅",
     help=("zu einer Veranstaltung anmelden, z. B. /anmelden Thinius", "register, e.g. /register Thinius"),
 )
 async def register(req: Request, ctx: AppContext) -> list[Reply]:
@@ -51,7 +31,7 @@ async def register(req: Request, ctx: AppContext) -> list[Reply]:
             Reply(
                 ctx.render("consent", req.lang, event=event),
                 buttons=((Button(yes, f"/einwilligen {event.slug}"),),),
-                subject=f"event:{event.slug}",
+                subject=about("event", event.slug),
             )
         ]
     buttons: tuple[tuple[Button, ...], ...] = ()
@@ -72,7 +52,7 @@ async def register(req: Request, ctx: AppContext) -> list[Reply]:
                 position=result.waitlist_position,
             ),
             buttons=buttons,
-            subject=f"event:{event.slug}",
+            subject=about("event", event.slug),
             edit=req.incoming.is_button,
         )
     ]
@@ -104,7 +84,13 @@ async def consent(req: Request, ctx: AppContext) -> list[Reply]:
     return await register(req, ctx)
 
 
-@router.command("abmelden", "cancel", as_word=True, help=("Anmeldung zurücknehmen", "cancel a registration"))
+@router.command(
+    "abmelden",
+    "cancel",
+    as_word=True,
+    reaction="❌",
+    help=("Anmeldung zurücknehmen", "cancel a registration"),
+)
 async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
     """Cancel the sender's registration or waitlist place."""
     if not req.args:

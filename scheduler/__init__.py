@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.context import AppContext
 from scheduler.jobs import enqueue_reminders, reload_content
 from scheduler.outbox import OutboxWorker
-
-if TYPE_CHECKING:
-    from bot.app import AppContext
 
 logger = logging.getLogger(__name__)
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from bot.chat import ChatRef
-from bot.db.models import OutboxMessage
-from bot.platforms.base import TemporaryFailure, Unreachable
+from bot.context import AppContext
+from bot.db.models import OutboxMessage, OutboxStatus
+from bot.delivery import TemporaryFailure, Unreachable
 from bot.services.outbox import payload_to_reply
-
-if TYPE_CHECKING:
-    from bot.app import AppContext
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +24,7 @@ def backoff(attempt: int) -> timedelta:
 
 
 class OutboxWorker:
-    """Claims due messages in batches and sends them concurrently; senders pace themselves."""
+    """Claims due messages in batches and sends them concurrently; transports pace themselves."""
 
     def __init__(self, ctx: AppContext, *, concurrency: int = 256, idle_seconds: float = 1.0) -> None:
         self.ctx = ctx
@@ -71,7 +68,7 @@ class OutboxWorker:
         flusher = asyncio.create_task(self._flush_periodically(stop_flushing), name="outbox-flush")
         try:
             while True:
-                platforms = set(self.ctx.senders)
+                platforms = set(self.ctx.transports)
                 if not platforms:
                     return handled
                 batch = await self.ctx.outbox.claim(
@@ -108,16 +105,16 @@ class OutboxWorker:
             await self.ctx.outbox.mark_sent(delivered, now=self.ctx.clock.now())
 
     async def _deliver(self, row: OutboxMessage) -> None:
-        sender = self.ctx.senders[row.platform]
+        transport = self.ctx.transports[row.platform]
         chat = ChatRef(row.platform, row.chat_id, is_private=row.is_private)
         outbox = self.ctx.outbox
         try:
-            message_id = await sender.send(chat, payload_to_reply(row.payload))
+            message_id = await transport.send(chat, payload_to_reply(row.payload))
         except Unreachable as exc:
             logger.info("outbox %s: recipient unreachable (%s)", row.key, exc)
-            await outbox.mark_failed(row.id, error=str(exc), retry_at=None, status="unreachable")
+            await outbox.mark_failed(row.id, error=str(exc), retry_at=None, status=OutboxStatus.UNREACHABLE)
             if row.is_private:
-                await self.ctx.members.mark_unreachable(row.platform, row.chat_id, now=self.ctx.clock.now())
+                await self.ctx.mark_unreachable(row.platform, row.chat_id)
             return
         except TemporaryFailure as exc:
             await self._retry(row, str(exc), exc.retry_after)

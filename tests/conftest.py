@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bot.app import AppContext, build_context
-from bot.chat import ChatRef, Incoming, Reply, Sender
+from bot.app import build_context
+from bot.chat import ChatRef, Incoming, Kind, Person, Reply
 from bot.config import Settings, load_settings
+from bot.context import AppContext
 
 DEMO_NOW = "2020-09-28T09:00:00+02:00"
 PG_BASE = os.environ.get("BOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -96,8 +97,8 @@ def person(
     platform: str = "telegram",
     name: str = "Anna Beispiel",
     language: str | None = None,
-) -> Sender:
-    return Sender(platform, user, display_name=name, language=language)
+) -> Person:
+    return Person(platform, user, display_name=name, language=language)
 
 
 async def say(
@@ -109,12 +110,13 @@ async def say(
     button: bool = False,
     language: str | None = None,
     private: bool = True,
-    addressed: bool = True,
+    mentioned: bool = False,
 ) -> list[Reply]:
     """Send one message (or button press) through the router, as a member would."""
     sender = person(user, platform=platform, language=language)
     chat = ChatRef(platform, user if private else "group-1", is_private=private)
-    return await ctx.handle(Incoming(chat, sender, text, is_button=button, addressed=addressed))
+    kind = Kind.BUTTON if button else Kind.MESSAGE
+    return await ctx.handle(Incoming(chat, sender, text, kind=kind, mentioned=mentioned))
 
 
 def text_of(replies: list[Reply]) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -37,6 +39,46 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class RegistrationStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    EXPIRED = "expired"  # no longer useful (e.g. a reminder after its event): not sent, not an error
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StatusType(TypeDecorator[E]):
+    """A status stored as its text; read back as the enum member (a CHECK constraint guards the column)."""
+
+    impl = String(12)
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
+def status_check(column: str, enum: type[StrEnum], name: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name)
 
 
 class Base(DeclarativeBase):
@@ -116,13 +158,13 @@ class Registration(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "member_id"),
         Index("ix_registrations_event_status", "event_id", "status"),
+        status_check("status", RegistrationStatus, "ck_registrations_status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
-    # confirmed | waitlisted | cancelled
-    status: Mapped[str] = mapped_column(String(12))
+    status: Mapped[RegistrationStatus] = mapped_column(StatusType(RegistrationStatus))
     created_at: Mapped[datetime]
     # Waitlist order: the time the member (re)joined; promotion takes the oldest.
     queued_at: Mapped[datetime]
@@ -133,6 +175,7 @@ class OutboxMessage(Base):
     """One push delivery (reminder, promotion, impulse, digest); the key makes enqueueing idempotent."""
 
     __tablename__ = "outbox"
+    __table_args__ = (status_check("status", OutboxStatus, "ck_outbox_status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -140,8 +183,7 @@ class OutboxMessage(Base):
     chat_id: Mapped[str] = mapped_column(String(255))
     is_private: Mapped[bool]
     payload: Mapped[dict[str, Any]]
-    # pending | sending | sent | failed | unreachable
-    status: Mapped[str] = mapped_column(String(12), index=True)
+    status: Mapped[OutboxStatus] = mapped_column(StatusType(OutboxStatus), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime]
     created_at: Mapped[datetime]

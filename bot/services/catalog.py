@@ -11,8 +11,8 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
-from bot.services.textnorm import stem, tokens
 from bot.services.vocabulary import STOPWORDS
+from bot.text import stem, tokens
 
 _UMLAUT_PLURAL = re.compile(r"(a|o|u)e(?=[^aeiou]*$)")
 

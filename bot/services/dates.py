@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from babel.dates import get_day_names, get_month_names
 from dateutil.relativedelta import relativedelta
 
-from bot.services.textnorm import fold
+from bot.text import fold
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from bot.db.models import CONTENT_REVISION, AppState, Event, Faq, Impulse
 from bot.db.session import Database
 from bot.services.catalog import Catalog, EventView
 from bot.services.questions import FaqEntry, answer_question
-from bot.services.textnorm import fold
+from bot.text import fold
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class EventService:
                 select(Impulse).where(Impulse.post_at <= now).order_by(Impulse.post_at.desc()).limit(1)
             )
 
-    def calendar_file(self, event: EventView, *, now: datetime, tzname: str) -> bytes:
+    def calendar_file(self, event: EventView, *, now: datetime) -> bytes:
         """An RFC 5545 calendar with this one event."""
         cal = Calendar()
         cal.add("prodid", "-//Die Stadtretter//Stadtretter-Assistent//DE")

@@ -9,12 +9,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.chat import Sender
+from bot.chat import Person
 from bot.db.models import Member
 from bot.db.session import Database
 
 
-async def ensure_member(session: AsyncSession, db: Database, sender: Sender, *, now: datetime) -> Member:
+async def ensure_member(session: AsyncSession, db: Database, sender: Person, *, now: datetime) -> Member:
     """Return the member for `sender`, creating it race-free (concurrent first messages are fine)."""
     insert = sqlite_insert if db.is_sqlite else pg_insert
     stmt = (
@@ -47,12 +47,6 @@ def language_of(member: Member, default: str) -> str:
 class MemberService:
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    async def find(self, platform: str, user_id: str) -> Member | None:
-        async with self.db.sessions() as session:
-            return await session.scalar(
-                select(Member).where(Member.platform == platform, Member.user_id == user_id)
-            )
 
     async def mark_unreachable(self, platform: str, user_id: str, *, now: datetime) -> None:
         """Remember that this member blocked the bot or left: pushes to them stop."""

@@ -25,21 +25,6 @@ class SentMessages:
         self.db = db
         self.clock = clock
 
-    async def record(self, chat: ChatRef, message_id: str, subject: str) -> None:
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        async with self.db.write_lock, self.db.sessions.begin() as session:
-            await session.execute(
-                insert(SentMessage)
-                .values(
-                    platform=chat.platform,
-                    chat_id=chat.id,
-                    message_id=message_id,
-                    subject=subject[:128],
-                    created_at=self.clock.now(),
-                )
-                .on_conflict_do_nothing(index_elements=["platform", "chat_id", "message_id"])
-            )
-
     async def record_many(self, rows: list[tuple[ChatRef, str, str]]) -> None:
         """Record many (chat, message id, subject) rows in one statement."""
         if not rows:
@@ -79,7 +64,7 @@ class SubjectRecorder:
     """Records (chat, message id, subject) in the background, many rows per transaction.
 
     Adapters use it on the path of every answer: under load one insert per reply would queue every
-    update behind the database's write lock.
+    update behind the database's write lock. It starts with the first row; `stop()` writes what is left.
     """
 
     def __init__(self, messages: SentMessages, *, name: str = "subjects") -> None:
@@ -90,12 +75,11 @@ class SubjectRecorder:
         self._wake = asyncio.Event()
         self._stopping = False
 
-    def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name=self.name)
-
     def add(self, chat: ChatRef, message_id: str, subject: str) -> None:
         self._queue.put_nowait((chat, message_id, subject))
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name=self.name)
         self._wake.set()
 
     async def stop(self) -> None:

@@ -13,10 +13,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import Button, ChatRef, Reply
-from bot.db.models import OutboxMessage, SentMessage
+from bot.db.models import OutboxMessage, OutboxStatus, SentMessage
 from bot.db.session import Database
 
 logger = logging.getLogger(__name__)
+
+Delivery = tuple[str, ChatRef, Reply]  # idempotency key, recipient, message
+INSERT_BATCH = 1000
 
 
 def reply_to_payload(reply: Reply) -> dict[str, Any]:
@@ -49,28 +52,46 @@ class Outbox:
         not_before: datetime | None = None,
     ) -> None:
         """Add a delivery inside the caller's transaction; a key already queued is left as it is."""
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        await session.execute(
-            insert(OutboxMessage)
-            .values(
-                key=key[:255],
-                platform=chat.platform,
-                chat_id=chat.id,
-                is_private=chat.is_private,
-                payload=reply_to_payload(reply),
-                status="pending",
-                attempts=0,
-                not_before=not_before or now,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
+        await self._insert(session, [(key, chat, reply)], now=now, not_before=not_before)
 
     async def enqueue(
         self, key: str, chat: ChatRef, reply: Reply, *, now: datetime, not_before: datetime | None = None
     ) -> None:
         async with self.db.write_lock, self.db.sessions.begin() as session:
             await self.enqueue_in(session, key, chat, reply, now=now, not_before=not_before)
+
+    async def enqueue_many(self, deliveries: list[Delivery], *, now: datetime) -> None:
+        """Add many deliveries (key, chat, reply) in one transaction; keys already queued are left alone."""
+        if not deliveries:
+            return
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            for start in range(0, len(deliveries), INSERT_BATCH):
+                await self._insert(session, deliveries[start : start + INSERT_BATCH], now=now)
+
+    async def _insert(
+        self,
+        session: AsyncSession,
+        deliveries: list[Delivery],
+        *,
+        now: datetime,
+        not_before: datetime | None = None,
+    ) -> None:
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        rows = [
+            {
+                "key": key[:255],
+                "platform": chat.platform,
+                "chat_id": chat.id,
+                "is_private": chat.is_private,
+                "payload": reply_to_payload(reply),
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "not_before": not_before or now,
+                "created_at": now,
+            }
+            for key, chat, reply in deliveries
+        ]
+        await session.execute(insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"]), rows)
 
     async def claim(
         self, *, now: datetime, limit: int, platforms: set[str], lease: timedelta = timedelta(minutes=5)
@@ -80,7 +101,7 @@ class Outbox:
             query = (
                 select(OutboxMessage)
                 .where(
-                    OutboxMessage.status.in_(("pending", "sending")),
+                    OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
                     OutboxMessage.not_before <= now,
                     OutboxMessage.platform.in_(platforms),
                 )
@@ -91,7 +112,7 @@ class Outbox:
                 query = query.with_for_update(skip_locked=True)
             rows = list((await session.scalars(query)).all())
             for row in rows:
-                row.status = "sending"
+                row.status = OutboxStatus.SENDING
                 row.not_before = now + lease
                 row.attempts += 1
             return rows
@@ -104,7 +125,12 @@ class Outbox:
             await session.execute(
                 update(OutboxMessage),
                 [
-                    {"id": row.id, "status": "sent", "sent_at": now, "platform_message_id": message_id}
+                    {
+                        "id": row.id,
+                        "status": OutboxStatus.SENT,
+                        "sent_at": now,
+                        "platform_message_id": message_id,
+                    }
                     for row, message_id in delivered
                 ],
             )
@@ -129,7 +155,12 @@ class Outbox:
                 )
 
     async def mark_failed(
-        self, message_id: int, *, error: str, retry_at: datetime | None, status: str = "failed"
+        self,
+        message_id: int,
+        *,
+        error: str,
+        retry_at: datetime | None,
+        status: OutboxStatus = OutboxStatus.FAILED,
     ) -> None:
         """Schedule a retry at `retry_at`, or give up with `status` when it is None."""
         async with self.db.write_lock, self.db.sessions.begin() as session:
@@ -137,7 +168,7 @@ class Outbox:
             if retry_at is None:
                 values["status"] = status
             else:
-                values.update(status="pending", not_before=retry_at)
+                values.update(status=OutboxStatus.PENDING, not_before=retry_at)
             await session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
             )

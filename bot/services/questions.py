@@ -7,13 +7,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
 
 from bot.services.catalog import Catalog, EventView
 from bot.services.dates import DateRange, InvalidDate, find_date_range
-from bot.services.textnorm import stem, tokens
 from bot.services.vocabulary import (
     GLOSSARY,
     GREETINGS,
@@ -33,6 +33,30 @@ from bot.services.vocabulary import (
     TIME_WORDS,
     TOPIC_MARKERS,
 )
+from bot.text import stem, tokens
+
+
+class Intent(StrEnum):
+    """What a message asked for; `stadtretter ask --json` prints it."""
+
+    NEXT_EVENT = "next_event"
+    EVENT_LIST = "event_list"
+    EVENT_TIME = "event_time"
+    HOW_TO_REGISTER = "how_to_register"
+    FAQ = "faq"
+    THANKS = "thanks"
+    GREETING = "greeting"
+    HELP = "help"
+    UNKNOWN = "unknown"
+    INVALID_DATE = "invalid_date"
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    COMMAND = "command"  # a command answered without a question (register, cancel, ...)
+    IGNORED = "ignored"  # a group message not meant for the bot
+    ERROR = "error"
+
+
+EVENT_INTENTS = frozenset({Intent.NEXT_EVENT, Intent.EVENT_LIST, Intent.EVENT_TIME})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +71,7 @@ class Query:
 
 @dataclass
 class Answer:
-    intent: str
+    intent: Intent
     events: list[EventView] = field(default_factory=list)
     query: Query = field(default_factory=Query)
     faq_slug: str | None = None
@@ -64,7 +88,97 @@ class FaqEntry:
     answer: str
 
 
-def _match_faq(text: str, faq: list[FaqEntry], *, strict: bool) -> FaqEntry | None:
+# Words that name no subject of their own: what a question asks (time, list, register), not what about.
+_NO_SUBJECT = (
+    STOPWORDS
+    | LIST_WORDS
+    | REGISTER_WORDS
+    | TIME_WORDS
+    | GREETINGS
+    | HELP_WORDS
+    | THANKS_WORDS
+    | frozenset({"melde", "melden", "sign"})
+)
+
+
+@dataclass
+class Parsed:
+    """What a question says, word by word: date range, kind, ordinal, speakers, topics, unknown words."""
+
+    text: str
+    rest: str  # the folded text without the date expression
+    words: list[str]
+    dates: DateRange | None = None
+    kind: str | None = None
+    ordinal: int = 0
+    speakers: set[int] | None = None  # catalog positions of events with a named speaker
+    speaker_words: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+    topic_scores: dict[int, int] = field(default_factory=dict)
+    topic_hits: dict[int, int] = field(default_factory=dict)
+    topic_like: set[str] = field(default_factory=set)
+
+    @property
+    def word_set(self) -> set[str]:
+        return set(self.words)
+
+    @property
+    def asks_time(self) -> bool:
+        return bool(self.word_set & TIME_WORDS) or "wie viel uhr" in self.rest or "what time" in self.rest
+
+    @property
+    def lists_events(self) -> bool:
+        return bool(self.word_set & LIST_WORDS) or bool(LIST_PHRASES.search(self.rest))
+
+    @property
+    def asks_for_events(self) -> bool:
+        return self.lists_events or bool(self.ordinal) or self.asks_time
+
+    @property
+    def wants_registration(self) -> bool:
+        # "Wie melde ich mich ... an?" splits the verb; "sign up" is two words.
+        words = self.word_set
+        return (
+            bool(words & REGISTER_WORDS)
+            or ("an" in words and bool(words & {"melde", "melden"}))
+            or ("sign up" in self.rest)
+        )
+
+    @property
+    def has_event_filter(self) -> bool:
+        return bool(self.kind or self.dates or self.speaker_words or self.topics)
+
+    @property
+    def narrows(self) -> bool:
+        """Whether the question names a kind, date, speaker or position (so it is about events)."""
+        return bool(self.kind or self.dates or self.speaker_words or self.ordinal)
+
+    @property
+    def unknown_topics(self) -> tuple[str, ...]:
+        # Unknown words that look like a subject (a capitalised noun, a word after "zu"/"about") must not
+        # be ignored; other unknown words (verbs, fillers: "zeig mir alle") do not change the answer.
+        return tuple(w for w in self.unmatched if w in self.topic_like)
+
+    def query(self) -> Query:
+        return Query(
+            kind=self.kind,
+            ordinal=self.ordinal,
+            dates=self.dates,
+            speakers=tuple(self.speaker_words),
+            topics=tuple(self.topics),
+            asks_time=self.asks_time,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    intent: Intent
+    faq: FaqEntry | None = None
+    nothing_fits: bool = False  # a topic we know nothing about narrows the events to none
+
+
+def _match_faq(text: str, faq: Sequence[FaqEntry], *, strict: bool) -> FaqEntry | None:
     """The FAQ entry one of whose question variants reads like `text`; stricter when topics matched events."""
     folded = " ".join(tokens(text))
     if not folded:
@@ -92,136 +206,140 @@ def answer_question(
 
     `previous` is the chat's last question: a follow-up such as "Und der übernächste?" keeps its kind.
     """
-    local_now = now.astimezone(tz)
     if not text.strip():
-        return Answer("empty")
+        return Answer(Intent.EMPTY)
+    local_now = now.astimezone(tz)
     try:
-        dates, rest = find_date_range(text, local_now)
+        parsed = parse(text, now=local_now, catalog=catalog, previous=previous)
     except InvalidDate as exc:
-        return Answer("invalid_date", written_date=exc.written)
+        return Answer(Intent.INVALID_DATE, written_date=exc.written)
+    decision = classify(parsed, faq)
+    return select(parsed, decision, catalog=catalog, now=local_now)
+
+
+def parse(text: str, *, now: datetime, catalog: Catalog, previous: Query | None = None) -> Parsed:
+    """Read the date expression, then every word: ordinal, kind, speaker, topic or unknown.
+
+    `now` is in the user's time zone. Raises InvalidDate for a date that does not exist.
+    """
+    dates, rest = find_date_range(text, now)
     for pattern, joined in JOINED:
         rest = pattern.sub(joined, rest)
     words = tokens(rest)
-    word_set = set(words)
-    topic_like = _topic_like(text, words)
-    lists_events = bool(word_set & LIST_WORDS) or bool(LIST_PHRASES.search(rest))
-
-    kind = None
-    ordinal = 0
-    asks_time = bool(word_set & TIME_WORDS) or "wie viel uhr" in rest or "what time" in rest
-    speakers: set[int] | None = None
-    speaker_words: list[str] = []
-    topics: list[str] = []
-    unmatched: list[str] = []
-    topic_scores: dict[int, int] = {}
-    topic_hits: dict[int, int] = {}
+    parsed = Parsed(text=text, rest=rest, words=words, dates=dates, topic_like=_topic_like(text, words))
     for word in words:
-        if word in SECOND_WORDS:
-            ordinal = 2
-            continue
-        if word in NEXT_WORDS:
-            ordinal = ordinal or 1
-            continue
-        found_kind = KIND_WORDS.get(word) or _fuzzy_kind(word)
-        if found_kind:
-            kind = found_kind
-            continue
-        if (
-            word in STOPWORDS
-            or word in LIST_WORDS
-            or word in REGISTER_WORDS
-            or word in ("melde", "melden", "sign")
-            or word in TIME_WORDS
-            or word in GREETINGS
-            or word in HELP_WORDS
-            or word in THANKS_WORDS
-            or len(word) < 2
-            or word.isdigit()
-        ):
-            continue
-        by_speaker = catalog.speaker_matches(word)
-        if by_speaker:
-            speakers = by_speaker if speakers is None else (speakers & by_speaker or speakers | by_speaker)
-            speaker_words.append(word)
-            continue
-        matched = catalog.expand(word)
-        for german in GLOSSARY.get(word, ()):
-            for index, weight in catalog.expand(german).items():
-                matched = dict(matched) if matched is not None else {}
-                matched[index] = max(weight, matched.get(index, 0))
-        if matched:
-            topics.append(word)
-            for index, weight in matched.items():
-                topic_scores[index] = topic_scores.get(index, 0) + weight
-                topic_hits[index] = topic_hits.get(index, 0) + 1
-        elif word not in unmatched:
-            unmatched.append(word)
+        _read_word(parsed, word, catalog)
+    follow_up = bool(parsed.word_set & {"und", "and", "also"}) or (parsed.ordinal and len(words) <= 4)
+    if previous is not None and previous.kind and follow_up:
+        if not (parsed.kind or parsed.speaker_words or parsed.topics):
+            parsed.kind = previous.kind
+    return parsed
 
-    follow_up = bool(word_set & {"und", "and", "also"}) or (ordinal and len(words) <= 4)
-    if previous is not None and previous.kind and follow_up and not (kind or speaker_words or topics):
-        kind = previous.kind
 
-    query = Query(
-        kind=kind,
-        ordinal=ordinal,
-        dates=dates,
-        speakers=tuple(speaker_words),
-        topics=tuple(topics),
-        asks_time=asks_time,
-    )
-    # "Wie melde ich mich ... an?" splits the verb; "sign up" is two words.
-    wants_registration = (
-        bool(word_set & REGISTER_WORDS)
-        or ("an" in word_set and bool(word_set & {"melde", "melden"}))
-        or "sign up" in rest
-    )
-    has_event_filter = bool(kind or dates or speaker_words or topics)
+def _read_word(parsed: Parsed, word: str, catalog: Catalog) -> None:
+    if word in SECOND_WORDS:
+        parsed.ordinal = 2
+        return
+    if word in NEXT_WORDS:
+        parsed.ordinal = parsed.ordinal or 1
+        return
+    found_kind = KIND_WORDS.get(word) or _fuzzy_kind(word)
+    if found_kind:
+        parsed.kind = found_kind
+        return
+    if word in _NO_SUBJECT or len(word) < 2 or word.isdigit():
+        return
+    by_speaker = catalog.speaker_matches(word)
+    if by_speaker:
+        known = parsed.speakers
+        parsed.speakers = by_speaker if known is None else (known & by_speaker or known | by_speaker)
+        parsed.speaker_words.append(word)
+        return
+    matched = _topic_matches(word, catalog)
+    if matched:
+        parsed.topics.append(word)
+        for index, weight in matched.items():
+            parsed.topic_scores[index] = parsed.topic_scores.get(index, 0) + weight
+            parsed.topic_hits[index] = parsed.topic_hits.get(index, 0) + 1
+    elif word not in parsed.unmatched:
+        parsed.unmatched.append(word)
 
-    if wants_registration and (word_set & HOWTO_WORDS or not has_event_filter):
-        events = (
-            _select(catalog, query, speakers, topic_scores, topic_hits, local_now) if has_event_filter else []
-        )
-        return Answer("how_to_register", events=events[:1] if events else [], query=query)
 
-    if not (kind or dates or speaker_words or ordinal):
-        # "Ich brauche Hilfe", "Was kannst du?", "Danke!" are about the assistant, whatever else matched.
-        if word_set & HELP_WORDS or HELP_PHRASES.search(rest):
-            return Answer("help", query=query)
-        if word_set & THANKS_WORDS and len(words) <= 4:
-            return Answer("thanks", query=query)
-    if faq and not (kind or dates or speaker_words or ordinal):
-        entry = _match_faq(text, list(faq), strict=has_event_filter)
-        if entry is not None:
-            return Answer("faq", query=query, faq_slug=entry.slug)
-    # Unknown words that look like a subject (a capitalised noun, a word after "zu"/"about") must not be
-    # ignored; other unknown words (verbs, fillers: "zeig mir alle") do not change the answer.
-    unknown_topics = tuple(w for w in unmatched if w in topic_like)
-    asks_for_events = lists_events or bool(ordinal) or asks_time
-    if not has_event_filter:
-        if unknown_topics or (unmatched and not asks_for_events):
-            return Answer("unknown", query=query, unmatched=tuple(unmatched))
-        if word_set & GREETINGS and not asks_for_events:
-            return Answer("greeting", query=query)
-        if not (asks_for_events or wants_registration):
-            return Answer("unknown", query=query)
+def _topic_matches(word: str, catalog: Catalog) -> dict[int, int]:
+    """Events (catalog positions, weight) a topic word matches, also through its German translation."""
+    matched = dict(catalog.expand(word))
+    for german in GLOSSARY.get(word, ()):
+        for index, weight in catalog.expand(german).items():
+            matched[index] = max(weight, matched.get(index, 0))
+    return matched
 
-    if unknown_topics and not topics and not speaker_words:
-        # A topic we know nothing about narrows a kind or date to nothing, rather than being ignored.
-        answer = Answer("event_list", query=query, unmatched=unknown_topics)
-        answer.next_event = _first_upcoming(catalog, local_now, kind)
+
+def classify(parsed: Parsed, faq: Sequence[FaqEntry] = ()) -> Decision:
+    """Decide what the question asks for, from what `parse` found."""
+    if parsed.wants_registration and (parsed.word_set & HOWTO_WORDS or not parsed.has_event_filter):
+        return Decision(Intent.HOW_TO_REGISTER)
+    if not parsed.narrows:
+        about_us = _about_the_assistant(parsed, faq)
+        if about_us is not None:
+            return about_us
+    if not parsed.has_event_filter:
+        vague = _without_event_filter(parsed)
+        if vague is not None:
+            return vague
+    if parsed.unknown_topics and not parsed.topics and not parsed.speaker_words:
+        return Decision(Intent.EVENT_LIST, nothing_fits=True)
+    if parsed.ordinal:
+        return Decision(Intent.NEXT_EVENT)
+    if parsed.asks_time and (parsed.speaker_words or parsed.topics or parsed.kind):
+        return Decision(Intent.EVENT_TIME)
+    return Decision(Intent.EVENT_LIST)
+
+
+def _about_the_assistant(parsed: Parsed, faq: Sequence[FaqEntry]) -> Decision | None:
+    """Help, thanks or an FAQ entry: "Ich brauche Hilfe", "Danke!" win over stray topic matches."""
+    words = parsed.word_set
+    if words & HELP_WORDS or HELP_PHRASES.search(parsed.rest):
+        return Decision(Intent.HELP)
+    if words & THANKS_WORDS and len(parsed.words) <= 4:
+        return Decision(Intent.THANKS)
+    entry = _match_faq(parsed.text, faq, strict=parsed.has_event_filter) if faq else None
+    return Decision(Intent.FAQ, faq=entry) if entry is not None else None
+
+
+def _without_event_filter(parsed: Parsed) -> Decision | None:
+    """A question naming no kind, date, speaker or topic: unknown, a greeting, or a plain list question."""
+    if parsed.unknown_topics or (parsed.unmatched and not parsed.asks_for_events):
+        return Decision(Intent.UNKNOWN)
+    if parsed.word_set & GREETINGS and not parsed.asks_for_events:
+        return Decision(Intent.GREETING)
+    if not (parsed.asks_for_events or parsed.wants_registration):
+        return Decision(Intent.UNKNOWN)
+    return None
+
+
+def select(parsed: Parsed, decision: Decision, *, catalog: Catalog, now: datetime) -> Answer:
+    """Build the answer for the decided intent: the events that answer it, or what to offer instead."""
+    query = parsed.query()
+    intent = decision.intent
+    if intent is Intent.FAQ:
+        return Answer(intent, query=query, faq_slug=decision.faq.slug if decision.faq else None)
+    if intent in (Intent.HELP, Intent.THANKS, Intent.GREETING):
+        return Answer(intent, query=query)
+    if intent is Intent.UNKNOWN:
+        return Answer(intent, query=query, unmatched=tuple(parsed.unmatched))
+    if intent is Intent.HOW_TO_REGISTER:
+        events = matching_events(catalog, parsed, now) if parsed.has_event_filter else []
+        return Answer(intent, events=events[:1], query=query)
+    if decision.nothing_fits:
+        answer = Answer(intent, query=query, unmatched=parsed.unknown_topics)
+        answer.next_event = _first_upcoming(catalog, now, parsed.kind)
         return answer
-
-    events = _select(catalog, query, speakers, topic_scores, topic_hits, local_now)
-    if ordinal:
-        intent = "next_event"
-        events = sorted(events, key=lambda e: e.starts_at)[ordinal - 1 : ordinal]
-    elif asks_time and (speaker_words or topics or kind):
-        intent = "event_time"
-    else:
-        intent = "event_list"
-    answer = Answer(intent, events=events, query=query, unmatched=tuple(unmatched))
+    events = matching_events(catalog, parsed, now)
+    if intent is Intent.NEXT_EVENT:
+        events = sorted(events, key=lambda e: e.starts_at)[parsed.ordinal - 1 : parsed.ordinal]
+    answer = Answer(intent, events=events, query=query, unmatched=tuple(parsed.unmatched))
     if not events:
-        answer.next_event = _first_upcoming(catalog, local_now, None if dates else kind)
+        answer.next_event = _first_upcoming(catalog, now, None if parsed.dates else parsed.kind)
     return answer
 
 
@@ -251,39 +369,45 @@ def _first_upcoming(catalog: Catalog, now: datetime, kind: str | None) -> EventV
     return None
 
 
-def _select(
-    catalog: Catalog,
-    query: Query,
-    speakers: set[int] | None,
-    topic_scores: dict[int, int],
-    topic_hits: dict[int, int],
-    now: datetime,
-) -> list[EventView]:
+def matching_events(catalog: Catalog, parsed: Parsed, now: datetime) -> list[EventView]:
     """Events fitting every filter; with topic words only the best-matching tier, by relevance then time."""
-    if query.dates is not None:
-        tz = now.tzinfo
-        start = datetime.combine(query.dates.start, time(0), tz)
-        end = datetime.combine(query.dates.end + timedelta(days=1), time(0), tz)
-        pool = catalog.between(start, end)
-        if not query.dates.explicit:
-            pool = [e for e in pool if e.effective_end > now]
-    else:
-        pool = catalog.upcoming(now)
+    pool = _pool(catalog, parsed.dates, now)
     index_of = catalog.position
+    speakers = parsed.speakers
     result = []
     for event in pool:
-        if query.kind and event.kind != query.kind:
+        if parsed.kind and event.kind != parsed.kind:
             continue
         if speakers is not None and index_of[event.slug] not in speakers:
             continue
-        if query.topics and index_of[event.slug] not in topic_scores:
+        if parsed.topics and index_of[event.slug] not in parsed.topic_scores:
             continue
         result.append(event)
-    if query.topics and result:
-        # Keep the events that match the most topic words, and of those the clearly relevant ones.
-        best_hits = max(topic_hits[index_of[e.slug]] for e in result)
-        result = [e for e in result if topic_hits[index_of[e.slug]] == best_hits]
-        best_score = max(topic_scores[index_of[e.slug]] for e in result)
-        result = [e for e in result if topic_scores[index_of[e.slug]] * 5 >= best_score * 3]
-        result.sort(key=lambda e: (-topic_scores[index_of[e.slug]], e.starts_at))
+    if parsed.topics and result:
+        result = _most_relevant(result, index_of, parsed.topic_scores, parsed.topic_hits)
     return result
+
+
+def _pool(catalog: Catalog, dates: DateRange | None, now: datetime) -> list[EventView]:
+    """The events in the asked date range (running ones for relative windows), or all upcoming ones."""
+    if dates is None:
+        return catalog.upcoming(now)
+    tz = now.tzinfo
+    start = datetime.combine(dates.start, time(0), tz)
+    end = datetime.combine(dates.end + timedelta(days=1), time(0), tz)
+    pool = catalog.between(start, end)
+    if not dates.explicit:
+        pool = [e for e in pool if e.effective_end > now]
+    return pool
+
+
+def _most_relevant(
+    events: list[EventView], index_of: dict[str, int], scores: dict[int, int], hits: dict[int, int]
+) -> list[EventView]:
+    """The events that match the most topic words, and of those the clearly relevant ones."""
+    best_hits = max(hits[index_of[e.slug]] for e in events)
+    events = [e for e in events if hits[index_of[e.slug]] == best_hits]
+    best_score = max(scores[index_of[e.slug]] for e in events)
+    events = [e for e in events if scores[index_of[e.slug]] * 5 >= best_score * 3]
+    events.sort(key=lambda e: (-scores[index_of[e.slug]], e.starts_at))
+    return events

@@ -9,13 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.chat import ChatRef, Reply, Sender
+from bot.chat import ChatRef, Person, Reply
 from bot.clock import Clock
-from bot.db.models import Event, Member, Registration
+from bot.db.models import Event, Member, Registration, RegistrationStatus
 from bot.db.session import Database
 from bot.services.catalog import EventView
 from bot.services.members import ensure_member, language_of
@@ -45,24 +46,44 @@ class Result:
 @dataclass(frozen=True, slots=True)
 class MyRegistration:
     event: EventView
-    status: str
+    status: RegistrationStatus
     waitlist_position: int | None
 
 
-# Renders the message a promoted member receives (language, event) -> Reply; set by the app.
-PromotionRenderer = Callable[[str, EventView], Reply]
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A member to push a notice to: where, in which language, and the registration it is about."""
+
+    chat: ChatRef
+    language: str
+    member_id: int
+
+
+class PromotionNotices(Protocol):
+    """Builds the message a member gets when a seat frees up for them (the notices module does)."""
+
+    def promotion(self, lang: str, event: EventView) -> Reply: ...
+
+
+CONFIRMED, WAITLISTED, CANCELLED = (
+    RegistrationStatus.CONFIRMED,
+    RegistrationStatus.WAITLISTED,
+    RegistrationStatus.CANCELLED,
+)
+ACTIVE = (CONFIRMED, WAITLISTED)
 
 
 class RegistrationService:
     def __init__(
-        self, db: Database, clock: Clock, outbox: Outbox, render_promotion: PromotionRenderer
+        self, db: Database, clock: Clock, outbox: Outbox, notices: PromotionNotices, *, language: str = "de"
     ) -> None:
         self.db = db
         self.clock = clock
         self.outbox = outbox
-        self.render_promotion = render_promotion
+        self.notices = notices
+        self.language = language
 
-    async def has_consent(self, sender: Sender) -> bool:
+    async def has_consent(self, sender: Person) -> bool:
         async with self.db.sessions() as session:
             consent = await session.scalar(
                 select(Member.consent_at).where(
@@ -71,13 +92,13 @@ class RegistrationService:
             )
             return consent is not None
 
-    async def give_consent(self, sender: Sender) -> None:
+    async def give_consent(self, sender: Person) -> None:
         now = self.clock.now()
         async with self.db.write_lock, self.db.sessions.begin() as session:
             member = await ensure_member(session, self.db, sender, now=now)
             member.consent_at = member.consent_at or now
 
-    async def register(self, sender: Sender, event: EventView) -> Result:
+    async def register(self, sender: Person, event: EventView) -> Result:
         """Confirm a seat, or queue on the waitlist when the event is full; never overbooks."""
         now = self.clock.now()
         async with self.db.write_lock, self.db.sessions.begin() as session:
@@ -97,12 +118,12 @@ class RegistrationService:
                     Registration.event_id == row.id, Registration.member_id == member.id
                 )
             )
-            if reg is not None and reg.status == "confirmed":
+            if reg is not None and reg.status == CONFIRMED:
                 return Result(Outcome.ALREADY_CONFIRMED)
-            if reg is not None and reg.status == "waitlisted":
+            if reg is not None and reg.status == WAITLISTED:
                 return Result(Outcome.ALREADY_WAITLISTED, await self._position(session, reg))
-            confirmed = await self._count(session, row.id, "confirmed")
-            status = "confirmed" if row.capacity is None or confirmed < row.capacity else "waitlisted"
+            confirmed = await self._count(session, row.id, CONFIRMED)
+            status = CONFIRMED if row.capacity is None or confirmed < row.capacity else WAITLISTED
             if reg is None:
                 reg = Registration(
                     event_id=row.id,
@@ -116,11 +137,11 @@ class RegistrationService:
             else:
                 reg.status, reg.queued_at, reg.updated_at = status, now, now
             await session.flush()
-            if status == "confirmed":
+            if status == CONFIRMED:
                 return Result(Outcome.CONFIRMED)
             return Result(Outcome.WAITLISTED, await self._position(session, reg))
 
-    async def cancel(self, sender: Sender, event: EventView) -> Result:
+    async def cancel(self, sender: Person, event: EventView) -> Result:
         """Cancel; a freed seat goes to the longest-waiting member, who is told through the outbox."""
         now = self.clock.now()
         async with self.db.write_lock, self.db.sessions.begin() as session:
@@ -134,39 +155,39 @@ class RegistrationService:
                 select(Registration).where(
                     Registration.event_id == row.id,
                     Registration.member_id == member.id,
-                    Registration.status.in_(("confirmed", "waitlisted")),
+                    Registration.status.in_(ACTIVE),
                 )
             )
             if reg is None:
                 return Result(Outcome.NOT_REGISTERED)
-            freed_seat = reg.status == "confirmed"
-            reg.status, reg.updated_at = "cancelled", now
+            freed_seat = reg.status == CONFIRMED
+            reg.status, reg.updated_at = CANCELLED, now
             await session.flush()
             if freed_seat and (row.ends_at or row.starts_at) > now:
                 await self._promote(session, row, event, now)
             return Result(Outcome.CANCELLED)
 
     async def _promote(self, session: AsyncSession, row: Event, event: EventView, now: datetime) -> None:
-        if row.capacity is not None and await self._count(session, row.id, "confirmed") >= row.capacity:
+        if row.capacity is not None and await self._count(session, row.id, CONFIRMED) >= row.capacity:
             return
         nxt = await session.scalar(
             select(Registration)
-            .where(Registration.event_id == row.id, Registration.status == "waitlisted")
+            .where(Registration.event_id == row.id, Registration.status == WAITLISTED)
             .order_by(Registration.queued_at, Registration.id)
             .limit(1)
         )
         if nxt is None:
             return
-        nxt.status, nxt.updated_at = "confirmed", now
+        nxt.status, nxt.updated_at = CONFIRMED, now
         promoted = await session.get(Member, nxt.member_id)
         assert promoted is not None
-        reply = self.render_promotion(language_of(promoted, "de"), event)
+        reply = self.notices.promotion(language_of(promoted, self.language), event)
         chat = ChatRef(promoted.platform, promoted.user_id, is_private=True)
         await self.outbox.enqueue_in(session, f"promotion:{nxt.id}:{now.isoformat()}", chat, reply, now=now)
         logger.info("waitlist promotion: event=%s registration=%s", row.slug, nxt.id)
 
     async def mine(
-        self, sender: Sender, events: dict[int, EventView], *, upcoming_after: datetime
+        self, sender: Person, events: dict[int, EventView], *, upcoming_after: datetime
     ) -> list[MyRegistration]:
         async with self.db.sessions() as session:
             rows = (
@@ -177,7 +198,7 @@ class RegistrationService:
                         .where(
                             Member.platform == sender.platform,
                             Member.user_id == sender.id,
-                            Registration.status.in_(("confirmed", "waitlisted")),
+                            Registration.status.in_(ACTIVE),
                         )
                     )
                 )
@@ -189,7 +210,7 @@ class RegistrationService:
                 view = events.get(reg.event_id)
                 if view is None or view.effective_end <= upcoming_after:
                     continue
-                position = await self._position(session, reg) if reg.status == "waitlisted" else None
+                position = await self._position(session, reg) if reg.status == WAITLISTED else None
                 result.append(MyRegistration(view, reg.status, position))
         return sorted(result, key=lambda r: r.event.starts_at)
 
@@ -198,11 +219,28 @@ class RegistrationService:
         async with self.db.engine.connect() as conn:
             rows = await conn.execute(
                 select(Registration.status, func.count(Registration.id))
-                .where(Registration.event_id == event_id, Registration.status != "cancelled")
+                .where(Registration.event_id == event_id, Registration.status != CANCELLED)
                 .group_by(Registration.status)
             )
-            by_status: dict[str, int] = {status: count for status, count in rows}
-        return by_status.get("confirmed", 0), by_status.get("waitlisted", 0)
+            by_status: dict[str, int] = {str(status): count for status, count in rows}
+        return by_status.get(CONFIRMED, 0), by_status.get(WAITLISTED, 0)
+
+    async def reminder_recipients(self, event_id: int) -> list[Recipient]:
+        """The reachable members with a confirmed seat at the event, for reminders."""
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(Member)
+                .join(Registration, Member.id == Registration.member_id)
+                .where(
+                    Registration.event_id == event_id,
+                    Registration.status == CONFIRMED,
+                    Member.unreachable_at.is_(None),
+                )
+                .order_by(Registration.id)
+            )
+            return [
+                Recipient(ChatRef(m.platform, m.user_id), language_of(m, self.language), m.id) for m in rows
+            ]
 
     async def attendees_csv(self, event: EventView, *, tz_format: Callable[[datetime], str]) -> bytes:
         """CSV of the event's registrations for managers (cells cannot start spreadsheet formulas)."""
@@ -211,7 +249,7 @@ class RegistrationService:
                 await session.execute(
                     select(Registration, Member)
                     .join(Member, Member.id == Registration.member_id)
-                    .where(Registration.event_id == event.id, Registration.status != "cancelled")
+                    .where(Registration.event_id == event.id, Registration.status != CANCELLED)
                     .order_by(Registration.status, Registration.queued_at, Registration.id)
                 )
             ).all()
@@ -238,7 +276,7 @@ class RegistrationService:
         return await session.scalar(query)
 
     @staticmethod
-    async def _count(session: AsyncSession, event_id: int, status: str) -> int:
+    async def _count(session: AsyncSession, event_id: int, status: RegistrationStatus) -> int:
         return (
             await session.scalar(
                 select(func.count(Registration.id)).where(
@@ -253,7 +291,7 @@ class RegistrationService:
         ahead = await session.scalar(
             select(func.count(Registration.id)).where(
                 Registration.event_id == reg.event_id,
-                Registration.status == "waitlisted",
+                Registration.status == WAITLISTED,
                 (Registration.queued_at < reg.queued_at)
                 | ((Registration.queued_at == reg.queued_at) & (Registration.id < reg.id)),
             )

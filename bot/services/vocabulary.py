@@ -1,6 +1,6 @@
 """The words the question engine knows: stop words, kinds, ordinals, list phrases and an English glossary.
 
-All entries are folded (lowercase, umlauts spelled out), as `textnorm.fold` produces them.
+All entries are folded (lowercase, umlauts spelled out), as `bot.text.fold` produces them.
 """
 
 from __future__ import annotations

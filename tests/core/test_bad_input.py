@@ -10,8 +10,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.app import AppContext, build_context
+from bot.app import build_context
 from bot.config import load_settings
+from bot.context import AppContext
 from bot.db.models import Member, OutboxMessage, Registration, SentMessage
 from tests.conftest import DEMO_NOW, say, text_of
 
@@ -78,8 +79,8 @@ async def test_user_text_is_escaped(ctx: AppContext) -> None:
 
 
 async def test_group_messages_not_addressed_are_ignored(ctx: AppContext) -> None:
-    assert await say(ctx, "Wann ist der nächste WebTalk?", private=False, addressed=False) == []
-    assert await say(ctx, "Wann ist der nächste WebTalk?", private=False, addressed=True)
+    assert await say(ctx, "Wann ist der nächste WebTalk?", private=False) == []
+    assert await say(ctx, "Wann ist der nächste WebTalk?", private=False, mentioned=True)
 
 
 async def test_handler_errors_are_logged_and_answered_politely(

@@ -88,6 +88,7 @@ def test_ask_words_make_one_question(tmp_path: Path) -> None:
     ("env", "args", "variable"),
     [
         ({"BOT_TIMEZONE": "Mars/Olympus"}, ["ask", "hallo"], "BOT_TIMEZONE"),
+        ({"BOT_TIMEZONE": "Mars/Olympus"}, ["ask", "--now", "2020-09-28T09:00", "hallo"], "BOT_TIMEZONE"),
         ({"BOT_NOW": "gestern"}, ["ask", "hallo"], "BOT_NOW"),
         ({"BOT_LANGUAGE": "fr"}, ["chat"], "BOT_LANGUAGE"),
         ({"BOT_CONTENT_DIR": "/does/not/exist"}, ["run"], "BOT_CONTENT_DIR"),

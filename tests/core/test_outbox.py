@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.app import AppContext
 from bot.chat import ChatRef, Reply
+from bot.context import AppContext
 from bot.db.models import Member, OutboxMessage, SentMessage
-from bot.platforms.base import TemporaryFailure, Unreachable
+from bot.delivery import TemporaryFailure, Unreachable
 from bot.platforms.console import ConsoleAdapter
 from scheduler.jobs import enqueue_reminders
 from scheduler.outbox import OutboxWorker
@@ -18,10 +18,10 @@ from tests.conftest import person, say
 
 
 class FlakySender(ConsoleAdapter):
-    """The console sender, failing as told for given chats first."""
+    """The console transport, failing as told for given chats first."""
 
     def __init__(self, ctx: AppContext, failures: dict[str, list[Exception]]) -> None:
-        super().__init__(ctx, out=io.StringIO())
+        super().__init__(ctx.ports(), downloads=ctx.settings.data_dir / "downloads", out=io.StringIO())
         self.failures = failures
         self.delivered: list[str] = []
 
@@ -45,7 +45,7 @@ async def test_delivery_retries_and_unreachable(ctx: AppContext) -> None:
     sender = FlakySender(
         ctx, {"b": [TemporaryFailure("flood", retry_after=0)], "c": [Unreachable("blocked")]}
     )
-    ctx.senders["console"] = sender
+    ctx.transports["console"] = sender
     await ctx.registrations.give_consent(person("c", platform="console"))
     now = ctx.clock.now()
     for chat in ("a", "b", "c"):
@@ -64,7 +64,7 @@ async def test_delivery_retries_and_unreachable(ctx: AppContext) -> None:
 
 async def test_network_errors_back_off_then_give_up(ctx: AppContext) -> None:
     sender = FlakySender(ctx, {"x": [OSError("down")] * 20})
-    ctx.senders["console"] = sender
+    ctx.transports["console"] = sender
     await ctx.outbox.enqueue("k-x", ChatRef("console", "x"), Reply("Hallo"), now=ctx.clock.now())
     worker = OutboxWorker(ctx)
     for _ in range(12):
@@ -76,7 +76,7 @@ async def test_network_errors_back_off_then_give_up(ctx: AppContext) -> None:
 
 async def test_promotion_is_delivered_once(ctx: AppContext) -> None:
     sender = FlakySender(ctx, {})
-    ctx.senders["telegram"] = sender
+    ctx.transports["telegram"] = sender
     async with ctx.db.sessions.begin() as session:
         from sqlalchemy import update
 
@@ -120,7 +120,6 @@ async def test_subject_recorder_writes_everything_by_stop(ctx: AppContext) -> No
     from bot.services.messages import SubjectRecorder
 
     recorder = SubjectRecorder(ctx.messages)
-    recorder.start()
     chat = ChatRef("matrix", "!room:example.org", is_private=False)
     for i in range(1200):
         recorder.add(chat, f"$event{i}", "event:webtalk-groesste-zukunft")

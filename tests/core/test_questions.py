@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import AppContext, build_context
+from bot.app import build_context
 from bot.config import load_settings
+from bot.context import AppContext
 from handlers.events import answer_replies, ask
 
 OTHER_CONTENT = Path(__file__).parent / "other_content"
@@ -179,12 +180,12 @@ async def test_other_content_questions(other_ctx: AppContext, question: str, exp
         ("Was läuft am 31.02.?", "invalid_date"),
         ("Was läuft am 32.10.?", "invalid_date"),
         ("Hallo", "greeting"),
-    ("Ich brauche Hilfe", "help"),
-    ("help", "help"),
-    ("Was kannst du?", "help"),
-    ("What can you do?", "help"),
-    ("Danke!", "thanks"),
-    ("Vielen Dank", "thanks"),
+        ("Ich brauche Hilfe", "help"),
+        ("help", "help"),
+        ("Was kannst du?", "help"),
+        ("What can you do?", "help"),
+        ("Danke!", "thanks"),
+        ("Vielen Dank", "thanks"),
         ("", "empty"),
         ("   ", "empty"),
         ("asdfgh qwertz", "unknown"),

@@ -9,7 +9,7 @@ import io
 from icalendar import Calendar
 from sqlalchemy import func, select, update
 
-from bot.app import AppContext
+from bot.context import AppContext
 from bot.db.models import Event, Member, OutboxMessage, Registration
 from tests.conftest import actions, person, say, text_of
 

@@ -1,4 +1,4 @@
-"""What every platform adapter offers the core: receiving (start/stop) and sending (for the outbox)."""
+"""The delivery contract between the outbox and the platforms: a Transport sends, or says why it cannot."""
 
 from __future__ import annotations
 
@@ -19,19 +19,12 @@ class TemporaryFailure(Exception):
         self.retry_after = retry_after
 
 
-class Sender(Protocol):
-    """Delivers one reply to one chat; returns the platform's message id (or None)."""
+class Transport(Protocol):
+    """Delivers one reply to one chat; returns the platform's message id (or None).
+
+    Raises Unreachable or TemporaryFailure; anything else counts as temporary too.
+    """
 
     platform: str
 
     async def send(self, chat: ChatRef, reply: Reply) -> str | None: ...
-
-
-class Adapter(Sender, Protocol):
-    """A running platform connection: receives updates, hands them to the core, sends replies."""
-
-    async def start(self) -> None:
-        """Connect and start receiving in background tasks; return once running."""
-
-    async def stop(self) -> None:
-        """Stop receiving, finish in-flight work, close connections."""

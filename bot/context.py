@@ -1,0 +1,140 @@
+"""The application context handlers and jobs get, and the small ports platform adapters are built with."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from bot.chat import ChatRef, Incoming, Reply
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db.session import Database
+from bot.delivery import Transport
+from bot.render import Renderer
+from bot.router import Response, Router
+from bot.services.conversations import Conversations
+from bot.services.events import EventService
+from bot.services.members import MemberService
+from bot.services.messages import SentMessages, SubjectRecorder
+from bot.services.outbox import Outbox
+from bot.services.registration import RegistrationService
+
+logger = logging.getLogger(__name__)
+
+
+# --- ports: what an adapter may use of the core -------------------------------------------------------
+
+Handle = Callable[[Incoming], Awaitable[list[Reply]]]
+
+
+class SubjectLog(Protocol):
+    """Records what a sent platform message is about (batched; never blocks the answer)."""
+
+    def add(self, chat: ChatRef, message_id: str, subject: str) -> None: ...
+
+
+class Reachability(Protocol):
+    """Whether pushes can reach a member: a blocked bot or a left chat stops them, until they return."""
+
+    async def mark_unreachable(self, platform: str, user_id: str) -> None: ...
+
+    async def mark_reachable(self, platform: str, user_id: str) -> None: ...
+
+
+class Deferral(Protocol):
+    """Hands an answer the platform refused for now to the durable outbox, to be delivered once, later."""
+
+    async def defer(self, chat: ChatRef, reply: Reply, *, key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MenuEntry:
+    """One command for a client's command menu, in German and English."""
+
+    de: str
+    en: str
+    help_de: str
+    help_en: str
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Everything an adapter gets from the core: no services, no scheduler, no application object."""
+
+    handle: Handle
+    subjects: SubjectLog
+    reachability: Reachability
+    deferral: Deferral
+    menu: tuple[MenuEntry, ...] = ()
+    # Every command name (also hidden ones), e.g. to write "/hilfe" as "!hilfe" where "/" means the client.
+    command_names: frozenset[str] = frozenset()
+
+
+# --- the context ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class AppContext:
+    """Everything handlers and jobs need, passed explicitly."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    renderer: Renderer
+    router: Router[AppContext]
+    events: EventService
+    members: MemberService
+    registrations: RegistrationService
+    outbox: Outbox
+    messages: SentMessages
+    subjects: SubjectRecorder
+    demo_clock: bool = False
+    transports: dict[str, Transport] = field(default_factory=dict)
+    conversations: Conversations = field(default_factory=Conversations)
+
+    async def handle(self, incoming: Incoming) -> list[Reply]:
+        """Answer one message, press, reaction or reply (never raises, never sends)."""
+        return await self.router.dispatch(incoming, self)
+
+    async def answer(self, incoming: Incoming) -> Response:
+        """Like `handle`, with the intent and the events the answer is about (for `stadtretter ask`)."""
+        return await self.router.answer(incoming, self)
+
+    def render(self, name: str, lang: str, **context: object) -> str:
+        return self.renderer.render(name, lang, **context)
+
+    async def mark_unreachable(self, platform: str, user_id: str) -> None:
+        await self.members.mark_unreachable(platform, user_id, now=self.clock.now())
+
+    async def mark_reachable(self, platform: str, user_id: str) -> None:
+        await self.members.mark_reachable(platform, user_id)
+
+    async def defer(self, chat: ChatRef, reply: Reply, *, key: str) -> None:
+        # The outbox carries text and buttons; a file is offered again by the command that made it.
+        await self.outbox.enqueue(
+            key, chat, replace(reply, attachment=None, to=None, edit=False), now=self.clock.now()
+        )
+        logger.info("answer to %s deferred to the outbox (%s)", chat.key, key)
+
+    def ports(self) -> Ports:
+        """The ports adapters are built with."""
+        menu = tuple(
+            MenuEntry(c.de[0], c.en[0], c.help_de, c.help_en)
+            for c in self.router.visible_commands()
+            if not c.managers_only
+        )
+        names = frozenset(name for c in self.router.commands for name in (*c.de, *c.en))
+        return Ports(
+            handle=self.handle,
+            subjects=self.subjects,
+            reachability=self,
+            deferral=self,
+            menu=menu,
+            command_names=names,
+        )
+
+    async def close(self) -> None:
+        await self.subjects.stop()
+        await self.db.dispose()

@@ -1,0 +1,46 @@
+"""Push notices, built once for handlers and scheduled jobs alike: reminders, waitlist promotions, buttons.
+
+Everything the assistant sends without being asked is built here, so a handler that answers at once and a
+job that pushes later show a member the same words and the same buttons.
+"""
+
+from __future__ import annotations
+
+from bot.chat import Button, Reply, about
+from bot.render import Renderer
+from bot.services.catalog import EventView
+
+
+def calendar_button(slug: str, lang: str) -> Button:
+    return Button("📅 Kalender" if lang == "de" else "📅 Calendar", f"/kalender {slug}")
+
+
+def cancel_button(slug: str, lang: str) -> Button:
+    return Button("❌ Abmelden" if lang == "de" else "❌ Cancel", f"/abmelden {slug}")
+
+
+def register_button(slug: str, lang: str) -> Button:
+    return Button("✅ Anmelden" if lang == "de" else "✅ Register", f"/anmelden {slug}")
+
+
+class Notices:
+    """Renders push notices with the app's templates."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+
+    def promotion(self, lang: str, event: EventView) -> Reply:
+        """The direct message a member gets when a seat frees up for them."""
+        return Reply(
+            self.renderer.render("promoted", lang, event=event),
+            buttons=((calendar_button(event.slug, lang), cancel_button(event.slug, lang)),),
+            subject=about("event", event.slug),
+        )
+
+    def reminder(self, lang: str, event: EventView) -> Reply:
+        """The reminder a registered member gets before the event."""
+        return Reply(
+            self.renderer.render("reminder", lang, event=event),
+            buttons=((calendar_button(event.slug, lang),),),
+            subject=about("event", event.slug),
+        )
