@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/telegram_bench.py            # all three, writes the results
     .venv/bin/python bench/telegram_bench.py --no-write # print only
+    .venv/bin/python bench/telegram_bench.py --no-write --rounds 1 --users 50 --private 200 --channels 5 \
+        --members 1000                                   # a quick check that it runs (never written)
 
 (a) updates handled per second end to end, our bot beside a minimal PTB echo bot on the same server;
 (b) a broadcast through the outbox to 5,000 private chats and 50 channels, server limits scaled x20;
@@ -35,8 +37,13 @@ logger = logging.getLogger("bench.telegram")
 
 TOKEN = "123456:BENCH-token"
 DEMO_NOW = "2020-09-28T09:00:00+02:00"
-TEXTS = ["/termine", "Wann ist der nächste WebTalk?", "/hilfe", "/details webtalk-vitale-standorte",
-         "Gibt es etwas zu Leerstand?"]
+TEXTS = [
+    "/termine",
+    "Wann ist der nächste WebTalk?",
+    "/hilfe",
+    "/details webtalk-vitale-standorte",
+    "Gibt es etwas zu Leerstand?",
+]
 
 
 class ServerProcess:
@@ -50,7 +57,8 @@ class ServerProcess:
 
     async def __aenter__(self) -> ServerProcess:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.telegram_api", *self.args, cwd=ROOT, stdout=asyncio.subprocess.PIPE)
+            sys.executable, "-m", "tests.telegram_api", *self.args, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        )
         assert self.proc.stdout is not None
         line = await self.proc.stdout.readline()
         self.port = int(line.split()[-1])
@@ -98,16 +106,22 @@ async def our_bot(server: ServerProcess, data_dir: Path, *, scale: float) -> Asy
     from bot.app import build_context
     from bot.config import load_settings
     from bot.platforms.telegram import TelegramAdapter
-    from bot.platforms.telegram_limits import SendLimits
+    from bot.platforms.telegram.limits import SendLimits
 
-    settings = load_settings(data_dir=data_dir, database_url=f"sqlite+aiosqlite:///{data_dir / 'bot.sqlite3'}",
-                             now=DEMO_NOW, telegram_token=TOKEN, telegram_base_url=server.base_url,
-                             telegram_base_file_url=server.base_url.replace("/bot", "/file/bot"),
-                             telegram_webhook_url=None, log_level="WARNING")
+    settings = load_settings(
+        data_dir=data_dir,
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'bot.sqlite3'}",
+        now=DEMO_NOW,
+        telegram_token=TOKEN,
+        telegram_base_url=server.base_url,
+        telegram_base_file_url=server.base_url.replace("/bot", "/file/bot"),
+        telegram_webhook_url=None,
+        log_level="WARNING",
+    )
     ctx = await build_context(settings)
-    adapter = TelegramAdapter(ctx, limits=SendLimits(scale=scale))
+    adapter = TelegramAdapter(ctx.settings, ctx.ports(), limits=SendLimits(scale=scale))
     await adapter.start()
-    ctx.senders[adapter.platform] = adapter
+    ctx.transports[adapter.platform] = adapter
     try:
         yield ctx, adapter
     finally:
@@ -146,8 +160,11 @@ async def updates_per_second(kind: str, *, users: int, per_user: int) -> dict[st
     """Queue users*per_user messages, start a bot, and time until its last answer reached the server."""
     async with ServerProcess(limits=False) as server:
         ids = await server.control("users", count=users)
-        messages = [{"user_id": uid, "text": TEXTS[(i + j) % len(TEXTS)]}
-                    for j in range(per_user) for i, uid in enumerate(ids)]
+        messages = [
+            {"user_id": uid, "text": TEXTS[(i + j) % len(TEXTS)]}
+            for j in range(per_user)
+            for i, uid in enumerate(ids)
+        ]
         await server.control("messages", messages=messages)
         total = len(messages)
         with tempfile.TemporaryDirectory() as tmp:
@@ -160,28 +177,42 @@ async def updates_per_second(kind: str, *, users: int, per_user: int) -> dict[st
                     started = time.monotonic()
                     stats = await server.wait_quiet(total)
     elapsed = stats["last_send"] - started  # the server process shares CLOCK_MONOTONIC with us
-    return {"kind": kind, "updates": total, "answers": stats["sent"], "seconds": elapsed,
-            "per_second": total / elapsed}
+    return {
+        "kind": kind,
+        "updates": total,
+        "answers": stats["sent"],
+        "seconds": elapsed,
+        "per_second": total / elapsed,
+    }
 
 
-async def bench_updates(rounds: int) -> dict[str, Any]:
+async def bench_updates(rounds: int, *, users: int = 800, per_user: int = 5) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {"ours": [], "echo": [], "echo-concurrent": []}
     for _ in range(rounds):
         for kind in runs:
-            result = await updates_per_second(kind, users=800, per_user=5)
+            result = await updates_per_second(kind, users=users, per_user=per_user)
             logger.warning("updates/s %s: %.0f (%d answers)", kind, result["per_second"], result["answers"])
             runs[kind].append(result)
     best = {kind: max(r["per_second"] for r in results) for kind, results in runs.items()}
     # Rounds run the bots back to back, so a round's ratio compares them under the same machine load.
-    paired = sorted(ours["per_second"] / echo["per_second"] for ours, echo in zip(runs["ours"], runs["echo"],
-                                                                                   strict=True))
-    return {"runs": runs, "best": best, "ratio": statistics.median(paired), "ratios": paired,
-            "ratio_best": best["ours"] / best["echo"],
-            "ratio_concurrent": best["ours"] / best["echo-concurrent"]}
+    paired = sorted(
+        ours["per_second"] / echo["per_second"] for ours, echo in zip(runs["ours"], runs["echo"], strict=True)
+    )
+    return {
+        "runs": runs,
+        "best": best,
+        "ratio": statistics.median(paired),
+        "ratios": paired,
+        "updates": users * per_user,
+        "users": users,
+        "ratio_best": best["ours"] / best["echo"],
+        "ratio_concurrent": best["ours"] / best["echo-concurrent"],
+    }
 
 
-async def bench_broadcast(*, via: str, private: int = 5000, channels: int = 50,
-                          scale: float = 20.0) -> dict[str, Any]:
+async def bench_broadcast(
+    *, via: str, private: int = 5000, channels: int = 50, scale: float = 20.0
+) -> dict[str, Any]:
     """Broadcast through the durable outbox (or straight to the adapter's send); count what arrived."""
     from bot.chat import ChatRef, Reply
     from scheduler.outbox import OutboxWorker
@@ -192,16 +223,21 @@ async def bench_broadcast(*, via: str, private: int = 5000, channels: int = 50,
         with tempfile.TemporaryDirectory() as tmp:
             async with our_bot(server, Path(tmp), scale=scale) as (ctx, adapter):
                 now = ctx.clock.now()
-                targets = ([ChatRef("telegram", str(uid)) for uid in user_ids]
-                           + [ChatRef("telegram", str(cid), is_private=False) for cid in channel_ids])
-                reply = Reply(html="<b>Wochenrückblick</b>\nNeues aus dem Stadtretter-Netzwerk: "
-                                   "WebTalks, Roundtables und der Impuls der Woche.", subject="digest:2020-39")
+                targets = [ChatRef("telegram", str(uid)) for uid in user_ids] + [
+                    ChatRef("telegram", str(cid), is_private=False) for cid in channel_ids
+                ]
+                reply = Reply(
+                    html="<b>Wochenrückblick</b>\nNeues aus dem Stadtretter-Netzwerk: "
+                    "WebTalks, Roundtables und der Impuls der Woche.",
+                    subject="digest:2020-39",
+                )
                 await server.control("reset")
                 if via == "outbox":
                     async with ctx.db.write_lock, ctx.db.sessions.begin() as session:
                         for target in targets:
-                            await ctx.outbox.enqueue_in(session, f"digest:2020-39:{target.key}", target, reply,
-                                                        now=now)
+                            await ctx.outbox.enqueue_in(
+                                session, f"digest:2020-39:{target.key}", target, reply, now=now
+                            )
                     worker = OutboxWorker(ctx, idle_seconds=0.2)
                     started, cpu = time.monotonic(), time.process_time()
                     worker.start()
@@ -228,11 +264,24 @@ async def bench_broadcast(*, via: str, private: int = 5000, channels: int = 50,
     allowed = 30.0 * scale
     sending_seconds = stats["last_send"] - stats["first_send"]
     rate = (stats["sent"] - 1) / sending_seconds
-    return {"via": via, "cpu_ms_per_message": cpu_ms, "messages": len(expected), "sent": stats["sent"], "lost": lost, "duplicates": duplicates,
-            "seconds_wall": stats["last_send"] - started, "seconds_sending": sending_seconds,
-            "rate": rate, "allowed": allowed, "fraction": rate / allowed,
-            "wall_fraction": len(expected) / (stats["last_send"] - started) / allowed,
-            "server_429": stats["rate_limited"], "flood_waits": flood_waits}
+    return {
+        "via": via,
+        "private": private,
+        "channels": channels,
+        "cpu_ms_per_message": cpu_ms,
+        "messages": len(expected),
+        "sent": stats["sent"],
+        "lost": lost,
+        "duplicates": duplicates,
+        "seconds_wall": stats["last_send"] - started,
+        "seconds_sending": sending_seconds,
+        "rate": rate,
+        "allowed": allowed,
+        "fraction": rate / allowed,
+        "wall_fraction": len(expected) / (stats["last_send"] - started) / allowed,
+        "server_429": stats["rate_limited"],
+        "flood_waits": flood_waits,
+    }
 
 
 async def rss_worker(members: int) -> dict[str, Any]:
@@ -248,10 +297,20 @@ async def rss_worker(members: int) -> dict[str, Any]:
                 now = ctx.clock.now()
                 async with ctx.db.write_lock, ctx.db.sessions.begin() as session:
                     for start in range(0, members, 10_000):
-                        await session.execute(insert(Member), [
-                            {"platform": "telegram", "user_id": str(20_000_000 + i), "display_name": f"Mitglied {i}",
-                             "language": "de", "consent_at": now, "created_at": now}
-                            for i in range(start, min(members, start + 10_000))])
+                        await session.execute(
+                            insert(Member),
+                            [
+                                {
+                                    "platform": "telegram",
+                                    "user_id": str(20_000_000 + i),
+                                    "display_name": f"Mitglied {i}",
+                                    "language": "de",
+                                    "consent_at": now,
+                                    "created_at": now,
+                                }
+                                for i in range(start, min(members, start + 10_000))
+                            ],
+                        )
                 ids = await server.control("users", count=500)
                 messages = [{"user_id": uid, "text": TEXTS[i % len(TEXTS)]} for i, uid in enumerate(ids)]
                 await server.control("messages", messages=messages)
@@ -260,48 +319,58 @@ async def rss_worker(members: int) -> dict[str, Any]:
     return {"members": members, "rss_mb": rss / 2**20, "answered": len(messages)}
 
 
-def render(updates: dict[str, Any], broadcast: dict[str, Any], direct: dict[str, Any], rss: dict[str, Any],
-           load: tuple[float, float, float]) -> str:
+def render(
+    updates: dict[str, Any],
+    broadcast: dict[str, Any],
+    direct: dict[str, Any],
+    rss: dict[str, Any],
+    load: tuple[float, float, float],
+) -> str:
     best = updates["best"]
     ok = lambda good: "✅" if good else "❌"  # noqa: E731
-    return "\n".join([
-        f"Machine: {machine(load)}. Script: `bench/telegram_bench.py`; the Bot API test server runs in a separate",
-        "process on 127.0.0.1 (`python -m tests.telegram_api`).",
-        "",
-        "| measure | result | target |",
-        "|---|---|---|",
-        f"| (a) updates/s, our bot (real core, SQLite, demo content), best round | {best['ours']:.0f} | |",
-        f"| (a) updates/s, minimal PTB echo bot (sequential, PTB default), best round | {best['echo']:.0f} | |",
-        f"| (a) updates/s, PTB echo bot with `concurrent_updates(True)`, best round | "
-        f"{best['echo-concurrent']:.0f} | |",
-        f"| (a) ratio ours / echo, median of the rounds (each round: ours, then echo) | {updates['ratio']:.2f} "
-        f"{ok(updates['ratio'] >= 0.7)} | ≥ 0.7 |",
-        f"| (a) the rounds' ratios; ratio of the best rounds | "
-        f"{', '.join(f'{r:.2f}' for r in updates['ratios'])}; {updates['ratio_best']:.2f} | |",
-        f"| (a) ratio ours / concurrent echo | {updates['ratio_concurrent']:.2f} | (stricter baseline) |",
-        f"| (b) broadcast: {broadcast['messages']} messages (5,000 private + 50 channels), limits ×20 "
-        f"| {broadcast['rate']:.0f} msg/s of {broadcast['allowed']:.0f} allowed | |",
-        f"| (b) achieved / allowed rate | {broadcast['fraction']:.2f} {ok(broadcast['fraction'] >= 0.9)} | ≥ 0.9 |",
-        f"| (b) same, from worker start (incl. outbox claims) | {broadcast['wall_fraction']:.2f} | |",
-        f"| (b) lost / duplicates | {broadcast['lost']} / {broadcast['duplicates']} "
-        f"{ok(broadcast['lost'] == 0 and broadcast['duplicates'] == 0)} | 0 / 0 |",
-        f"| (b) CPU per message in the bot process (outbox + sender) | {broadcast['cpu_ms_per_message']:.2f} ms | |",
-        f"| (b') same broadcast straight through `TelegramAdapter.send` (no outbox) | {direct['rate']:.0f} msg/s = "
-        f"{direct['fraction']:.2f} of allowed, lost {direct['lost']}, duplicates {direct['duplicates']}, "
-        f"{direct['cpu_ms_per_message']:.2f} ms CPU/message | |",
-        f"| (b) 429s from the server / flood waits in the sender | {broadcast['server_429']} / "
-        f"{broadcast['flood_waits']} | |",
-        f"| (c) RSS with {rss['members']:,} members, after answering {rss['answered']} updates "
-        f"| {rss['rss_mb']:.0f} MB {ok(rss['rss_mb'] < 200)} | < 200 MB |",
-        "",
-        "(a) queues 4,000 messages from 800 users (commands and questions) and times from the end of",
-        "`start()` to the last answer the server received. (b) enqueues one digest per chat",
-        "in the durable outbox and lets `scheduler.outbox.OutboxWorker` drain it through the adapter's sender;",
-        "the rate is measured between the first and last message the server accepted; best of two runs.",
-        "(b') sends the same messages with 256 concurrent `TelegramAdapter.send` calls, without the outbox.",
-        "(c) fills the database with 100,000 members, starts the bot in a fresh interpreter and has it answer",
-        "500 updates; RSS of that process (the test server runs in its own).",
-    ])
+    return "\n".join(
+        [
+            f"Machine: {machine(load)}. Script: `bench/telegram_bench.py`; the Bot API test server runs in a separate",
+            "process on 127.0.0.1 (`python -m tests.telegram_api`).",
+            "",
+            "| measure | result | target |",
+            "|---|---|---|",
+            f"| (a) updates/s, our bot (real core, SQLite, demo content), best round | {best['ours']:.0f} | |",
+            f"| (a) updates/s, minimal PTB echo bot (sequential, PTB default), best round | {best['echo']:.0f} | |",
+            f"| (a) updates/s, PTB echo bot with `concurrent_updates(True)`, best round | "
+            f"{best['echo-concurrent']:.0f} | |",
+            f"| (a) ratio ours / echo, median of the rounds (each round: ours, then echo) | {updates['ratio']:.2f} "
+            f"{ok(updates['ratio'] >= 0.7)} | ≥ 0.7 |",
+            f"| (a) the rounds' ratios; ratio of the best rounds | "
+            f"{', '.join(f'{r:.2f}' for r in updates['ratios'])}; {updates['ratio_best']:.2f} | |",
+            f"| (a) ratio ours / concurrent echo | {updates['ratio_concurrent']:.2f} | (stricter baseline) |",
+            f"| (b) broadcast: {broadcast['messages']} messages ({broadcast['private']:,} private + "
+            f"{broadcast['channels']} channels), limits ×20 "
+            f"| {broadcast['rate']:.0f} msg/s of {broadcast['allowed']:.0f} allowed | |",
+            f"| (b) achieved / allowed rate | {broadcast['fraction']:.2f} {ok(broadcast['fraction'] >= 0.9)} | ≥ 0.9 |",
+            f"| (b) same, from worker start (incl. outbox claims) | {broadcast['wall_fraction']:.2f} | |",
+            f"| (b) lost / duplicates | {broadcast['lost']} / {broadcast['duplicates']} "
+            f"{ok(broadcast['lost'] == 0 and broadcast['duplicates'] == 0)} | 0 / 0 |",
+            f"| (b) CPU per message in the bot process (outbox + sender) | {broadcast['cpu_ms_per_message']:.2f} ms | |",
+            f"| (b') same broadcast straight through `TelegramAdapter.send` (no outbox) | {direct['rate']:.0f} msg/s = "
+            f"{direct['fraction']:.2f} of allowed, lost {direct['lost']}, duplicates {direct['duplicates']}, "
+            f"{direct['cpu_ms_per_message']:.2f} ms CPU/message | |",
+            f"| (b) 429s from the server / flood waits in the sender | {broadcast['server_429']} / "
+            f"{broadcast['flood_waits']} | |",
+            f"| (c) RSS with {rss['members']:,} members, after answering {rss['answered']} updates "
+            f"| {rss['rss_mb']:.0f} MB {ok(rss['rss_mb'] < 200)} | < 200 MB |",
+            "",
+            f"(a) queues {updates['updates']:,} messages from {updates['users']} users (commands and questions) and "
+            "times from the end of",
+            "`start()` to the last answer the server received. (b) enqueues one digest per chat",
+            "in the durable outbox and lets `scheduler.outbox.OutboxWorker` drain it through the adapter's sender;",
+            "the rate is measured between the first and last message the server accepted; best of two runs.",
+            "(b') sends the same messages with 256 concurrent `TelegramAdapter.send` calls, without the outbox.",
+            f"(c) fills the database with {rss['members']:,} members, starts the bot in a fresh interpreter and has it "
+            "answer",
+            "500 updates; RSS of that process (the test server runs in its own).",
+        ]
+    )
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -309,15 +378,27 @@ async def main_async(args: argparse.Namespace) -> None:
         print(json.dumps(await rss_worker(args.members)))
         return
     load = os.getloadavg()
-    updates = await bench_updates(args.rounds)
+    updates = await bench_updates(args.rounds, users=args.users, per_user=args.per_user)
     print(json.dumps({k: v for k, v in updates.items() if k != "runs"}, indent=1))
-    broadcast = max([await bench_broadcast(via="outbox") for _ in range(2)], key=lambda r: r["fraction"])
+    sizes = {"private": args.private, "channels": args.channels}
+    broadcast = max(
+        [await bench_broadcast(via="outbox", **sizes) for _ in range(2)], key=lambda r: r["fraction"]
+    )
     print(json.dumps(broadcast, indent=1))
-    direct = max([await bench_broadcast(via="sender") for _ in range(2)], key=lambda r: r["fraction"])
+    direct = max(
+        [await bench_broadcast(via="sender", **sizes) for _ in range(2)], key=lambda r: r["fraction"]
+    )
     print(json.dumps(direct, indent=1))
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--part", "rss-worker", "--members", str(args.members), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        __file__,
+        "--part",
+        "rss-worker",
+        "--members",
+        str(args.members),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
     output, _ = await worker.communicate()
     rss = json.loads(output.decode().strip().splitlines()[-1])
     print(json.dumps(rss, indent=1))
@@ -328,12 +409,23 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--part", choices=["all", "rss-worker"], default="all")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--members", type=int, default=100_000, help="members in the database for (c)")
+    parser.add_argument("--users", type=int, default=800, help="users sending updates in (a)")
+    parser.add_argument("--per-user", type=int, default=5, help="messages per user in (a)")
+    parser.add_argument("--private", type=int, default=5000, help="private chats in the broadcast (b)")
+    parser.add_argument("--channels", type=int, default=50, help="channels in the broadcast (b)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    defaults = {
+        name: parser.get_default(name) for name in ("members", "users", "per_user", "private", "channels")
+    }
+    if args.part == "all" and not args.no_write and any(getattr(args, n) != v for n, v in defaults.items()):
+        parser.error("results with other sizes than the documented ones are not written: add --no-write")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     asyncio.run(main_async(args))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Protocol
 
 from bot.chat import ChatRef, Incoming, Reply
@@ -46,7 +47,8 @@ class Reachability(Protocol):
 class Deferral(Protocol):
     """Hands an answer the platform refused for now to the durable outbox, to be delivered once, later."""
 
-    async def defer(self, chat: ChatRef, reply: Reply, *, key: str) -> None: ...
+    async def defer(self, chat: ChatRef, reply: Reply, *, key: str, retry_after: float | None = None) -> None:
+        """`retry_after`: seconds the platform asked to wait (a 429); the outbox tries no earlier."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +113,15 @@ class AppContext:
     async def mark_reachable(self, platform: str, user_id: str) -> None:
         await self.members.mark_reachable(platform, user_id)
 
-    async def defer(self, chat: ChatRef, reply: Reply, *, key: str) -> None:
+    async def defer(self, chat: ChatRef, reply: Reply, *, key: str, retry_after: float | None = None) -> None:
         # The outbox carries text and buttons; a file is offered again by the command that made it.
+        now = self.clock.now()
         await self.outbox.enqueue(
-            key, chat, replace(reply, attachment=None, to=None, edit=False), now=self.clock.now()
+            key,
+            chat,
+            replace(reply, attachment=None, to=None, edit=False),
+            now=now,
+            not_before=now + timedelta(seconds=retry_after) if retry_after else None,
         )
         logger.info("answer to %s deferred to the outbox (%s)", chat.key, key)
 

@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from telegram import Bot
 
-from bot.app import AppContext, build_context
+from bot.app import build_context
 from bot.config import Settings, load_settings
+from bot.context import AppContext
+from bot.db.models import Member
 from bot.platforms.telegram import TelegramAdapter
-from bot.platforms.telegram_limits import SendLimits
+from bot.platforms.telegram.limits import SendLimits
 from tests.telegram_api import BotApiServer, Limits
 
 
@@ -38,11 +41,15 @@ DEMO_NOW = "2020-09-28T09:00:00+02:00"
 def bot_settings(server: BotApiServer, data_dir: Path, **overrides: object) -> Settings:
     """Settings for the real bot against the test server: temporary SQLite, demo content, demo clock."""
     values: dict[str, object] = {
-        "data_dir": data_dir, "database_url": f"sqlite+aiosqlite:///{data_dir / 'bot.sqlite3'}",
+        "data_dir": data_dir,
+        "database_url": f"sqlite+aiosqlite:///{data_dir / 'bot.sqlite3'}",
         "now": DEMO_NOW,
-        "telegram_token": server.token, "telegram_base_url": server.base_url,
-        "telegram_base_file_url": server.base_file_url, "telegram_webhook_url": None,
-        "managers": ["console:local"]}
+        "telegram_token": server.token,
+        "telegram_base_url": server.base_url,
+        "telegram_base_file_url": server.base_file_url,
+        "telegram_webhook_url": None,
+        "managers": ["console:local"],
+    }
     return load_settings(**(values | overrides))
 
 
@@ -69,10 +76,18 @@ async def bot_ctx(live_server: BotApiServer, tmp_path: Path) -> AsyncIterator[Ap
 @pytest.fixture
 async def telegram_bot(bot_ctx: AppContext) -> AsyncIterator[TelegramAdapter]:
     """The real adapter, polling the test server, with the real core behind it."""
-    adapter = TelegramAdapter(bot_ctx, limits=SendLimits(scale=5))
+    adapter = TelegramAdapter(bot_ctx.settings, bot_ctx.ports(), limits=SendLimits(scale=5))
     await adapter.start()
-    bot_ctx.senders[adapter.platform] = adapter
+    bot_ctx.transports[adapter.platform] = adapter
     try:
         yield adapter
     finally:
         await adapter.stop()
+
+
+async def find_member(ctx: AppContext, user_id: int | str, platform: str = "telegram") -> Member | None:
+    """The member row of a Telegram user, straight from the database."""
+    async with ctx.db.sessions() as session:
+        return await session.scalar(
+            select(Member).where(Member.platform == platform, Member.user_id == str(user_id))
+        )

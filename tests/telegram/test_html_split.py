@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.platforms.telegram_html import MAX_MESSAGE, sanitize, split_html, visible_length
+from bot.platforms.telegram.html import MAX_MESSAGE, sanitize, split_html, visible_length
 from tests.telegram_api.entities import parse_html, utf16_len
 
 
@@ -59,7 +59,8 @@ def test_utf16_units_are_counted() -> None:
 def test_sanitize_escapes_what_telegram_rejects() -> None:
     assert sanitize("<div>a</div> < b & c <b>x") == "&lt;div>a&lt;/div> &lt; b &amp; c <b>x</b>"
     assert sanitize('<span class="tg-spoiler">s</span><span>t</span>') == (
-        '<span class="tg-spoiler">s</span>&lt;span>t')
+        '<span class="tg-spoiler">s</span>&lt;span>t'
+    )
     assert sanitize('<a href="https://x.de" onclick="y">l</a>') == '<a href="https://x.de">l</a>'
     assert sanitize("a<br>b") == "a\nb"
     assert sanitize("<b><i>x</b>") == "<b><i>x</i></b>"
@@ -67,11 +68,36 @@ def test_sanitize_escapes_what_telegram_rejects() -> None:
 
 markup_piece = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30),
-    st.sampled_from(["<b>", "</b>", "<i>", "</i>", '<a href="https://stadtretter.de/?a=1&amp;b=2">', "</a>",
-                     "<code>", "</code>", "<pre>", "</pre>", "<blockquote>", "</blockquote>", "\n\n", "\n",
-                     " ",
-                     "&amp;", "&lt;", "&#128512;", "😀", "<div>", "<", "&", '<span class="tg-spoiler">',
-                     "</span>", "<u>", "</s>"]),
+    st.sampled_from(
+        [
+            "<b>",
+            "</b>",
+            "<i>",
+            "</i>",
+            '<a href="https://stadtretter.de/?a=1&amp;b=2">',
+            "</a>",
+            "<code>",
+            "</code>",
+            "<pre>",
+            "</pre>",
+            "<blockquote>",
+            "</blockquote>",
+            "\n\n",
+            "\n",
+            " ",
+            "&amp;",
+            "&lt;",
+            "&#128512;",
+            "😀",
+            "<div>",
+            "<",
+            "&",
+            '<span class="tg-spoiler">',
+            "</span>",
+            "<u>",
+            "</s>",
+        ]
+    ),
 )
 
 

@@ -15,13 +15,17 @@ from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryA
 from tests.telegram_api import BotApiServer, Limits
 from tests.telegram_api.entities import EntityParseError, parse_html, utf16_len
 
-pytestmark = [pytest.mark.telegram,
-              pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")]
+pytestmark = [
+    pytest.mark.telegram,
+    pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning"),
+]
 
 
 async def call(server: BotApiServer, method: str, **kwargs: object) -> tuple[int, dict]:
-    async with aiohttp.ClientSession() as http, http.post(
-            f"{server.base_url}{server.token}/{method}", json=kwargs) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{server.base_url}{server.token}/{method}", json=kwargs) as response,
+    ):
         return response.status, await response.json()
 
 
@@ -40,9 +44,10 @@ async def test_send_message_form_encoded_and_json(tg_server: BotApiServer) -> No
     user = tg_server.create_user("Anna")
     user.start()
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{tg_server.base_url}{tg_server.token}/sendMessage",
-                             data={"chat_id": str(user.id), "text": "<b>Hallo</b> &amp; mehr",
-                                   "parse_mode": "HTML"}) as response:
+        async with http.post(
+            f"{tg_server.base_url}{tg_server.token}/sendMessage",
+            data={"chat_id": str(user.id), "text": "<b>Hallo</b> &amp; mehr", "parse_mode": "HTML"},
+        ) as response:
             body = await response.json()
     assert body["result"]["text"] == "Hallo & mehr"
     assert body["result"]["entities"] == [{"type": "bold", "offset": 0, "length": 5}]
@@ -52,17 +57,21 @@ async def test_send_message_form_encoded_and_json(tg_server: BotApiServer) -> No
     assert user.chat.inbox[0].parse_mode == "HTML"
 
 
-@pytest.mark.parametrize(("html", "error"), [
-    ("<b>fett", 'Can\'t find end tag corresponding to start tag "b"'),
-    ("<b>a</i>", 'Unmatched end tag at byte offset 4, expected "</b>", found "</i>"'),
-    ("<div>x</div>", 'Unsupported start tag "div" at byte offset 0'),
-    ("ä <br>", 'Unsupported start tag "br" at byte offset 3'),
-    ("x</b>", "Unexpected end tag at byte offset 1"),
-    ("<span>x</span>", 'Tag "span" must have class "tg-spoiler" at byte offset 0'),
-    ("1 <b", "Unclosed start tag at byte offset 2"),
-])
-async def test_malformed_html_is_rejected_with_telegrams_text(tg_server: BotApiServer, html: str,
-                                                              error: str) -> None:
+@pytest.mark.parametrize(
+    ("html", "error"),
+    [
+        ("<b>fett", 'Can\'t find end tag corresponding to start tag "b"'),
+        ("<b>a</i>", 'Unmatched end tag at byte offset 4, expected "</b>", found "</i>"'),
+        ("<div>x</div>", 'Unsupported start tag "div" at byte offset 0'),
+        ("ä <br>", 'Unsupported start tag "br" at byte offset 3'),
+        ("x</b>", "Unexpected end tag at byte offset 1"),
+        ("<span>x</span>", 'Tag "span" must have class "tg-spoiler" at byte offset 0'),
+        ("1 <b", "Unclosed start tag at byte offset 2"),
+    ],
+)
+async def test_malformed_html_is_rejected_with_telegrams_text(
+    tg_server: BotApiServer, html: str, error: str
+) -> None:
     user = tg_server.create_user()
     user.start()
     status, body = await call(tg_server, "sendMessage", chat_id=user.id, text=html, parse_mode="HTML")
@@ -71,10 +80,12 @@ async def test_malformed_html_is_rejected_with_telegrams_text(tg_server: BotApiS
 
 
 def test_allowed_tags_and_entities_parse() -> None:
-    html = ('<b>b</b><strong>s</strong><i>i</i><em>e</em><u>u</u><ins>n</ins><s>s</s><strike>t</strike>'
-            '<del>d</del><span class="tg-spoiler">p</span><tg-spoiler>q</tg-spoiler>'
-            '<a href="https://x.de/?a=1&amp;b=2">l</a><code>c</code><pre>p</pre><blockquote>z</blockquote>'
-            '<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji> &lt;&gt;&quot;&amp;&#65;&#x42; & x')
+    html = (
+        "<b>b</b><strong>s</strong><i>i</i><em>e</em><u>u</u><ins>n</ins><s>s</s><strike>t</strike>"
+        '<del>d</del><span class="tg-spoiler">p</span><tg-spoiler>q</tg-spoiler>'
+        '<a href="https://x.de/?a=1&amp;b=2">l</a><code>c</code><pre>p</pre><blockquote>z</blockquote>'
+        '<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji> &lt;&gt;&quot;&amp;&#65;&#x42; & x'
+    )
     plain, entities = parse_html(html)
     assert plain == 'bsieunstdpqlcpz👍 <>"&AB & x'
     assert entities[11] == {"type": "text_link", "offset": 11, "length": 1, "url": "https://x.de/?a=1&b=2"}
@@ -134,8 +145,13 @@ async def test_edit_document_callback_and_commands_with_ptb(tg_server: BotApiSer
     markup = InlineKeyboardMarkup([[InlineKeyboardButton("Anmelden", callback_data="/anmelden x")]])
     sent = await ptb_bot.send_message(user.id, "<i>Termin</i>", parse_mode="HTML", reply_markup=markup)
     with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
-        await ptb_bot.edit_message_text("<i>Termin</i>", chat_id=user.id, message_id=sent.message_id,
-                                        parse_mode="HTML", reply_markup=markup)
+        await ptb_bot.edit_message_text(
+            "<i>Termin</i>",
+            chat_id=user.id,
+            message_id=sent.message_id,
+            parse_mode="HTML",
+            reply_markup=markup,
+        )
     await ptb_bot.edit_message_text("Angemeldet", chat_id=user.id, message_id=sent.message_id)
     message = user.chat.inbox[0]
     assert (message.text, message.edits, message.reply_markup) == ("Angemeldet", ["Termin"], None)
@@ -149,8 +165,13 @@ async def test_edit_document_callback_and_commands_with_ptb(tg_server: BotApiSer
     assert query.answered
     with pytest.raises(BadRequest, match=r"(?i)query is too old"):
         await ptb_bot.answer_callback_query(query.id)
-    await ptb_bot.send_document(user.id, io.BytesIO(b"BEGIN:VCALENDAR"), filename="termin.ics",
-                                caption="<b>Kalender</b>", parse_mode="HTML")
+    await ptb_bot.send_document(
+        user.id,
+        io.BytesIO(b"BEGIN:VCALENDAR"),
+        filename="termin.ics",
+        caption="<b>Kalender</b>",
+        parse_mode="HTML",
+    )
     document = user.chat.last.document
     assert document is not None
     assert (document.filename, document.data) == ("termin.ics", b"BEGIN:VCALENDAR")
@@ -175,15 +196,17 @@ async def test_long_polling_offsets_and_allowed_updates(tg_server: BotApiServer,
     confirmed = await ptb_bot.get_updates(offset=again[-1].update_id + 1, timeout=0)
     assert confirmed == ()
     tg_server.create_user().chat  # noqa: B018
-    sent = await ptb_bot.send_message(user.id, "x", reply_markup=InlineKeyboardMarkup(
-        [[InlineKeyboardButton("b", callback_data="b")]]))
+    sent = await ptb_bot.send_message(
+        user.id, "x", reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("b", callback_data="b")]])
+    )
     user.press(user.chat.inbox[-1])
     assert sent.message_id == user.chat.inbox[-1].message_id
     assert await ptb_bot.get_updates(timeout=0) == ()  # callback_query not in allowed_updates
 
 
-async def test_webhook_conflicts_with_polling_and_posts_updates(tg_server: BotApiServer,
-                                                                ptb_bot: Bot) -> None:
+async def test_webhook_conflicts_with_polling_and_posts_updates(
+    tg_server: BotApiServer, ptb_bot: Bot
+) -> None:
     received: list[tuple[dict, str | None]] = []
 
     async def hook(request: aiohttp.web.Request) -> aiohttp.web.Response:
@@ -213,8 +236,9 @@ async def test_webhook_conflicts_with_polling_and_posts_updates(tg_server: BotAp
 
 
 async def test_rate_limits_answer_429_with_retry_after(tg_server: BotApiServer, ptb_bot: Bot) -> None:
-    tg_server.set_limits(Limits(global_per_second=30, per_chat_per_second=1, per_chat_burst=1,
-                                group_per_minute=20))
+    tg_server.set_limits(
+        Limits(global_per_second=30, per_chat_per_second=1, per_chat_burst=1, group_per_minute=20)
+    )
     user = tg_server.create_user()
     user.start()
     await ptb_bot.send_message(user.id, "eins")

@@ -6,9 +6,21 @@ from dataclasses import dataclass
 from typing import Any
 
 ALLOWED_TAGS = {
-    "a": "text_link", "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
-    "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
-    "span": "spoiler", "tg-spoiler": "spoiler", "code": "code", "pre": "pre", "blockquote": "blockquote",
+    "a": "text_link",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "span": "spoiler",
+    "tg-spoiler": "spoiler",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
     "tg-emoji": "custom_emoji",
 }
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
@@ -36,7 +48,7 @@ def _decode_entity(text: str, i: int) -> tuple[str, int] | None:
     end = text.find(";", i + 1, i + 12)
     if end == -1:
         return None
-    name = text[i + 1:end]
+    name = text[i + 1 : end]
     if name in _NAMED:
         return _NAMED[name], end + 1
     try:
@@ -68,117 +80,160 @@ def _unescape(value: str) -> str:
 
 def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
     """Return (plain text, entities) for an HTML-formatted message or raise EntityParseError."""
-    out: list[str] = []
-    pos16 = 0
-    stack: list[_Open] = []
-    entities: list[dict[str, Any]] = []
-    n = len(text)
-    i = 0
+    return _HtmlParser(text).parse()
 
-    def offset(index: int) -> int:
-        return len(text[:index].encode("utf-8"))
 
-    while i < n:
-        c = text[i]
-        if c == "&":
-            dec = _decode_entity(text, i)
-            if dec is not None:
-                out.append(dec[0])
-                pos16 += utf16_len(dec[0])
-                i = dec[1]
+class _HtmlParser:
+    """One pass over the text; `i` is the index of the next character to read."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.n = len(text)
+        self.i = 0
+        self.out: list[str] = []
+        self.pos16 = 0
+        self.stack: list[_Open] = []
+        self.entities: list[dict[str, Any]] = []
+
+    def parse(self) -> tuple[str, list[dict[str, Any]]]:
+        text = self.text
+        while self.i < self.n:
+            c = text[self.i]
+            if c == "&" and self._html_entity():
                 continue
-        if c != "<":
-            out.append(c)
-            pos16 += 2 if ord(c) > 0xFFFF else 1
-            i += 1
-            continue
-        begin = i
-        if i + 1 < n and text[i + 1] == "/":
-            if not stack:
-                raise EntityParseError(f"Unexpected end tag at byte offset {offset(begin)}")
-            i += 2
-            while i < n and text[i] not in _SPACE and text[i] != ">":
-                i += 1
-            end_name = text[begin + 2:i].lower()
-            while i < n and text[i] in _SPACE:
-                i += 1
-            if i >= n or text[i] != ">":
-                raise EntityParseError(f"Unclosed end tag at byte offset {offset(begin)}")
-            top = stack[-1]
-            if end_name and end_name != top.tag:
-                raise EntityParseError(
-                    f'Unmatched end tag at byte offset {offset(begin)}, expected "</{top.tag}>", '
-                    f'found "</{end_name}>"')
-            stack.pop()
-            i += 1
-            if pos16 > top.start:
-                entities.append(_entity(top, pos16))
-            continue
-        i += 1
-        while i < n and text[i] not in _SPACE and text[i] != ">":
-            i += 1
-        if i >= n:
-            raise EntityParseError(f"Unclosed start tag at byte offset {offset(begin)}")
-        tag = text[begin + 1:i].lower()
-        if tag not in ALLOWED_TAGS:
-            raise EntityParseError(f'Unsupported start tag "{tag}" at byte offset {offset(begin)}')
-        attrs: dict[str, str] = {}
-        while True:
-            while i < n and text[i] in _SPACE:
-                i += 1
-            if i >= n:
-                raise EntityParseError(f"Unclosed start tag at byte offset {offset(begin)}")
-            if text[i] == ">":
-                i += 1
-                break
-            name_start = i
-            while i < n and text[i] not in _SPACE and text[i] not in "=>":
-                i += 1
-            name = text[name_start:i].lower()
-            if not name:
-                raise EntityParseError(
-                    f'Empty attribute name in the tag "{tag}" at byte offset {offset(begin)}')
-            while i < n and text[i] in _SPACE:
-                i += 1
-            if i < n and text[i] != "=" and name == "expandable" and tag == "blockquote":
-                attrs[name] = ""
-                continue
-            if i >= n or text[i] != "=":
-                raise EntityParseError("Expected equal sign in declaration of an attribute of the tag "
-                                       f'"{tag}" at byte offset {offset(begin)}')
-            i += 1
-            while i < n and text[i] in _SPACE:
-                i += 1
-            if i >= n:
-                raise EntityParseError(f"Unclosed start tag at byte offset {offset(begin)}")
-            if text[i] in "'\"":
-                quote = text[i]
-                end = text.find(quote, i + 1)
-                if end == -1:
-                    raise EntityParseError(f"Unclosed start tag at byte offset {offset(begin)}")
-                value = text[i + 1:end]
-                i = end + 1
+            if c != "<":
+                self.out.append(c)
+                self.pos16 += 2 if ord(c) > 0xFFFF else 1
+                self.i += 1
+            elif self.i + 1 < self.n and text[self.i + 1] == "/":
+                self._end_tag()
             else:
-                value_start = i
-                while i < n and (text[i].isalnum() or text[i] in ".-_:/?#=&%+~"):
-                    i += 1
-                value = text[value_start:i]
-            attrs[name] = _unescape(value)
+                self._start_tag()
+        if self.stack:
+            raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{self.stack[-1].tag}"')
+        self.entities.sort(key=lambda e: (e["offset"], -e["length"]))
+        return "".join(self.out), self.entities
+
+    def _offset(self, index: int) -> int:
+        return len(self.text[:index].encode("utf-8"))
+
+    def _skip_until(self, stop: str) -> None:
+        while self.i < self.n and self.text[self.i] not in stop:
+            self.i += 1
+
+    def _skip_space(self) -> None:
+        while self.i < self.n and self.text[self.i] in _SPACE:
+            self.i += 1
+
+    def _unclosed_start_tag(self, begin: int) -> EntityParseError:
+        return EntityParseError(f"Unclosed start tag at byte offset {self._offset(begin)}")
+
+    def _html_entity(self) -> bool:
+        decoded = _decode_entity(self.text, self.i)
+        if decoded is None:
+            return False
+        self.out.append(decoded[0])
+        self.pos16 += utf16_len(decoded[0])
+        self.i = decoded[1]
+        return True
+
+    def _end_tag(self) -> None:
+        begin, text = self.i, self.text
+        if not self.stack:
+            raise EntityParseError(f"Unexpected end tag at byte offset {self._offset(begin)}")
+        self.i += 2
+        self._skip_until(_SPACE + ">")
+        end_name = text[begin + 2 : self.i].lower()
+        self._skip_space()
+        if self.i >= self.n or text[self.i] != ">":
+            raise EntityParseError(f"Unclosed end tag at byte offset {self._offset(begin)}")
+        top = self.stack[-1]
+        if end_name and end_name != top.tag:
+            raise EntityParseError(
+                f'Unmatched end tag at byte offset {self._offset(begin)}, expected "</{top.tag}>", '
+                f'found "</{end_name}>"'
+            )
+        self.stack.pop()
+        self.i += 1
+        if self.pos16 > top.start:
+            self.entities.append(_entity(top, self.pos16))
+
+    def _start_tag(self) -> None:
+        begin = self.i
+        self.i += 1
+        self._skip_until(_SPACE + ">")
+        if self.i >= self.n:
+            raise self._unclosed_start_tag(begin)
+        tag = self.text[begin + 1 : self.i].lower()
+        if tag not in ALLOWED_TAGS:
+            raise EntityParseError(f'Unsupported start tag "{tag}" at byte offset {self._offset(begin)}')
+        attrs: dict[str, str] = {}
+        while self._attribute(tag, begin, attrs):
+            pass
         if tag == "span" and attrs.get("class") != "tg-spoiler":
-            raise EntityParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {offset(begin)}')
+            raise EntityParseError(
+                f'Tag "span" must have class "tg-spoiler" at byte offset {self._offset(begin)}'
+            )
         if tag == "tg-emoji" and "emoji-id" not in attrs:
             raise EntityParseError(
-                f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {offset(begin)}')
-        stack.append(_Open(tag, pos16, attrs))
-    if stack:
-        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"')
-    entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), entities
+                f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {self._offset(begin)}'
+            )
+        self.stack.append(_Open(tag, self.pos16, attrs))
+
+    def _attribute(self, tag: str, begin: int, attrs: dict[str, str]) -> bool:
+        """Read one attribute into `attrs`; False once the tag's ">" is read."""
+        text = self.text
+        self._skip_space()
+        if self.i >= self.n:
+            raise self._unclosed_start_tag(begin)
+        if text[self.i] == ">":
+            self.i += 1
+            return False
+        name_start = self.i
+        self._skip_until(_SPACE + "=>")
+        name = text[name_start : self.i].lower()
+        if not name:
+            raise EntityParseError(
+                f'Empty attribute name in the tag "{tag}" at byte offset {self._offset(begin)}'
+            )
+        self._skip_space()
+        if self.i < self.n and text[self.i] != "=" and name == "expandable" and tag == "blockquote":
+            attrs[name] = ""
+            return True
+        if self.i >= self.n or text[self.i] != "=":
+            raise EntityParseError(
+                "Expected equal sign in declaration of an attribute of the tag "
+                f'"{tag}" at byte offset {self._offset(begin)}'
+            )
+        self.i += 1
+        self._skip_space()
+        if self.i >= self.n:
+            raise self._unclosed_start_tag(begin)
+        attrs[name] = _unescape(self._value(begin))
+        return True
+
+    def _value(self, begin: int) -> str:
+        text = self.text
+        if text[self.i] in "'\"":
+            quote = text[self.i]
+            end = text.find(quote, self.i + 1)
+            if end == -1:
+                raise self._unclosed_start_tag(begin)
+            value = text[self.i + 1 : end]
+            self.i = end + 1
+            return value
+        value_start = self.i
+        while self.i < self.n and (text[self.i].isalnum() or text[self.i] in ".-_:/?#=&%+~"):
+            self.i += 1
+        return text[value_start : self.i]
 
 
 def _entity(open_tag: _Open, end16: int) -> dict[str, Any]:
-    entity: dict[str, Any] = {"type": ALLOWED_TAGS[open_tag.tag], "offset": open_tag.start,
-                              "length": end16 - open_tag.start}
+    entity: dict[str, Any] = {
+        "type": ALLOWED_TAGS[open_tag.tag],
+        "offset": open_tag.start,
+        "length": end16 - open_tag.start,
+    }
     if open_tag.tag == "a":
         entity["url"] = open_tag.attrs.get("href", "")
     elif open_tag.tag == "pre" and "language" in open_tag.attrs:

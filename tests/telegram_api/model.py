@@ -121,12 +121,14 @@ class User:
         """The private chat with the bot (opened on first use, as pressing Start does)."""
         return self.server.private_chat(self)
 
-    def send_text(self, text: str, *, chat: Chat | None = None,
-                  reply_to: SentMessage | dict[str, Any] | None = None) -> dict[str, Any]:
+    def send_text(
+        self, text: str, *, chat: Chat | None = None, reply_to: SentMessage | dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return self.server.user_message(self, chat or self.chat, text, reply_to=reply_to)
 
-    def send_command(self, command: str, args: str = "", *, chat: Chat | None = None,
-                     with_botname: bool = False) -> dict[str, Any]:
+    def send_command(
+        self, command: str, args: str = "", *, chat: Chat | None = None, with_botname: bool = False
+    ) -> dict[str, Any]:
         name = f"/{command}@{self.server.bot_username}" if with_botname else f"/{command}"
         return self.send_text(f"{name} {args}".strip(), chat=chat)
 

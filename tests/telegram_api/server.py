@@ -25,10 +25,21 @@ logger = logging.getLogger(__name__)
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
-UPDATE_TYPES = ("message", "edited_message", "channel_post", "edited_channel_post", "callback_query",
-                "inline_query", "my_chat_member", "chat_member", "message_reaction")
-NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
-                "exactly the same as a current content and reply markup of the message")
+UPDATE_TYPES = (
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "callback_query",
+    "inline_query",
+    "my_chat_member",
+    "chat_member",
+    "message_reaction",
+)
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
 RATE_LIMITED_METHODS = {"sendmessage", "senddocument", "editmessagetext", "editmessagereplymarkup"}
 
 
@@ -61,9 +72,16 @@ class Stats:
 class BotApiServer:
     """One bot's view of Telegram. Start it, point PTB's base_url at `base_url`, script users."""
 
-    def __init__(self, *, token: str = "123456:TEST-token", bot_username: str = "stadtretter_test_bot",
-                 bot_name: str = "Stadtretter", limits: Limits | None = None, privacy_mode: bool = False,
-                 webhook_retry_delay: float = 0.2) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "123456:TEST-token",
+        bot_username: str = "stadtretter_test_bot",
+        bot_name: str = "Stadtretter",
+        limits: Limits | None = None,
+        privacy_mode: bool = False,
+        webhook_retry_delay: float = 0.2,
+    ) -> None:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_username = bot_username
@@ -153,8 +171,14 @@ class BotApiServer:
 
     # --- scripting API ---------------------------------------------------------------------------------
 
-    def create_user(self, first_name: str = "Anna", *, username: str | None = None,
-                    language_code: str | None = "de", blocked: bool = False) -> User:
+    def create_user(
+        self,
+        first_name: str = "Anna",
+        *,
+        username: str | None = None,
+        language_code: str | None = "de",
+        blocked: bool = False,
+    ) -> User:
         user = User(self, next(self._user_ids), first_name, username, language_code, blocked)
         self.users[user.id] = user
         return user
@@ -166,33 +190,58 @@ class BotApiServer:
             self.chats[user.id] = chat
         return chat
 
-    def create_group(self, title: str = "Stadtretter Runde", *, bot_is_admin: bool = False,
-                     bot_is_member: bool = True, basic: bool = False) -> Chat:
+    def create_group(
+        self,
+        title: str = "Stadtretter Runde",
+        *,
+        bot_is_admin: bool = False,
+        bot_is_member: bool = True,
+        basic: bool = False,
+    ) -> Chat:
         """A supergroup (ids -100…), or with `basic` an old-style group (short negative id)."""
         number = next(self._group_ids)
         chat_id = -(number - 10**9 + 4_000_000) if basic else -(10**12 + number)
-        chat = Chat(chat_id, "group" if basic else "supergroup", title=title, bot_is_admin=bot_is_admin,
-                    bot_is_member=bot_is_member)
+        chat = Chat(
+            chat_id,
+            "group" if basic else "supergroup",
+            title=title,
+            bot_is_admin=bot_is_admin,
+            bot_is_member=bot_is_member,
+        )
         self.chats[chat_id] = chat
         return chat
 
-    def create_channel(self, title: str = "Stadtretter Kanal", *, username: str | None = None,
-                       bot_is_admin: bool = True) -> Chat:
+    def create_channel(
+        self, title: str = "Stadtretter Kanal", *, username: str | None = None, bot_is_admin: bool = True
+    ) -> Chat:
         chat_id = -(10**12 + next(self._group_ids))
-        chat = Chat(chat_id, "channel", title=title, username=username, bot_is_admin=bot_is_admin,
-                    bot_is_member=bot_is_admin)
+        chat = Chat(
+            chat_id,
+            "channel",
+            title=title,
+            username=username,
+            bot_is_admin=bot_is_admin,
+            bot_is_member=bot_is_admin,
+        )
         self.chats[chat_id] = chat
         return chat
 
     def upgrade_to_supergroup(self, group: Chat) -> Chat:
         """Turn a basic group into a supergroup with a new id, as Telegram does; the old id stops working."""
-        new = self.create_group(group.title, bot_is_admin=group.bot_is_admin,
-                                bot_is_member=group.bot_is_member)
+        new = self.create_group(
+            group.title, bot_is_admin=group.bot_is_admin, bot_is_member=group.bot_is_member
+        )
         group.migrated_to = new.id
         return new
 
-    def inject_429(self, *, chat: Chat | int | None = None, count: int = 1, retry_after: int = 1,
-                   method: str | None = None) -> None:
+    def inject_429(
+        self,
+        *,
+        chat: Chat | int | None = None,
+        count: int = 1,
+        retry_after: int = 1,
+        method: str | None = None,
+    ) -> None:
         """Make the next `count` sends (to `chat`, or any) fail with 429 and this retry_after."""
         chat_id = chat.id if isinstance(chat, Chat) else chat
         self.failures.extend(InjectedFailure("429", chat_id, retry_after, method) for _ in range(count))
@@ -202,10 +251,16 @@ class BotApiServer:
         chat_id = chat.id if isinstance(chat, Chat) else chat
         self.failures.extend(InjectedFailure("disconnect", chat_id) for _ in range(count))
 
-    def user_message(self, user: User, chat: Chat, text: str, *,
-                     reply_to: SentMessage | dict[str, Any] | None = None) -> dict[str, Any]:
-        message: dict[str, Any] = {"message_id": chat.new_message_id(), "from": user.to_json(),
-                                   "chat": chat.to_json(), "date": int(time.time()), "text": text}
+    def user_message(
+        self, user: User, chat: Chat, text: str, *, reply_to: SentMessage | dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": chat.new_message_id(),
+            "from": user.to_json(),
+            "chat": chat.to_json(),
+            "date": int(time.time()),
+            "text": text,
+        }
         entities = _auto_entities(text)
         if entities:
             message["entities"] = entities
@@ -217,8 +272,9 @@ class BotApiServer:
             self.add_update("message", message)
         return message
 
-    def press(self, user: User, message: SentMessage, button: str | int = 0, *,
-              data: str | None = None) -> CallbackQueryRecord:
+    def press(
+        self, user: User, message: SentMessage, button: str | int = 0, *, data: str | None = None
+    ) -> CallbackQueryRecord:
         flat = [b for row in (message.reply_markup or {}).get("inline_keyboard", []) for b in row]
         if data is not None:
             chosen = {"text": "", "callback_data": data}
@@ -230,12 +286,20 @@ class BotApiServer:
                 raise LookupError(f"no button {button!r} on message, have {[b['text'] for b in flat]}")
             chosen = matches[0]
         chat = self.chats[message.chat_id]
-        query = CallbackQueryRecord(str(next(self._query_ids) * 7919), user.id, chat.id, message.message_id,
-                                    chosen["callback_data"])
+        query = CallbackQueryRecord(
+            str(next(self._query_ids) * 7919), user.id, chat.id, message.message_id, chosen["callback_data"]
+        )
         self.callback_queries[query.id] = query
-        self.add_update("callback_query", {
-            "id": query.id, "from": user.to_json(), "message": chat.messages[message.message_id],
-            "chat_instance": str(abs(chat.id) * 31), "data": query.data})
+        self.add_update(
+            "callback_query",
+            {
+                "id": query.id,
+                "from": user.to_json(),
+                "message": chat.messages[message.message_id],
+                "chat_instance": str(abs(chat.id) * 31),
+                "data": query.data,
+            },
+        )
         return query
 
     def membership_changed(self, user: User, old: str, new: str) -> None:
@@ -248,9 +312,16 @@ class BotApiServer:
                 data["until_date"] = 0
             return data
 
-        self.add_update("my_chat_member", {"chat": chat.to_json(), "from": user.to_json(),
-                                           "date": int(time.time()), "old_chat_member": member(old),
-                                           "new_chat_member": member(new)})
+        self.add_update(
+            "my_chat_member",
+            {
+                "chat": chat.to_json(),
+                "from": user.to_json(),
+                "date": int(time.time()),
+                "old_chat_member": member(old),
+                "new_chat_member": member(new),
+            },
+        )
 
     def add_update(self, kind: str, payload: dict[str, Any]) -> None:
         if self._allowed_updates and kind not in self._allowed_updates:
@@ -285,18 +356,28 @@ class BotApiServer:
             return True
         text = message.get("text", "")
         reply = message.get("reply_to_message") or {}
-        return (text.startswith("/") or f"@{self.bot_username}" in text
-                or reply.get("from", {}).get("id") == self.bot_id)
+        return (
+            text.startswith("/")
+            or f"@{self.bot_username}" in text
+            or reply.get("from", {}).get("id") == self.bot_id
+        )
 
     # --- HTTP ------------------------------------------------------------------------------------------
 
     async def _control_stats(self, request: web.Request) -> web.Response:
         counts = {str(chat_id): len(chat.inbox) for chat_id, chat in self.chats.items() if chat.inbox}
         stats = self.stats
-        return web.json_response({"requests": stats.requests, "sent": stats.sent,
-                                  "rate_limited": stats.rate_limited, "first_send": stats.first_send,
-                                  "last_send": stats.last_send, "by_method": stats.by_method,
-                                  "inbox_counts": counts})
+        return web.json_response(
+            {
+                "requests": stats.requests,
+                "sent": stats.sent,
+                "rate_limited": stats.rate_limited,
+                "first_send": stats.first_send,
+                "last_send": stats.last_send,
+                "by_method": stats.by_method,
+                "inbox_counts": counts,
+            }
+        )
 
     async def _control(self, request: web.Request) -> web.Response:
         """Scripting from another process (benchmarks): users, channels, messages, limits, reset."""
@@ -304,8 +385,10 @@ class BotApiServer:
         body = await request.json() if request.can_read_body else {}
         result: Any = True
         if action == "users":
-            users = [self.create_user(f"User {i}", language_code=body.get("language", "de"))
-                     for i in range(int(body["count"]))]
+            users = [
+                self.create_user(f"User {i}", language_code=body.get("language", "de"))
+                for i in range(int(body["count"]))
+            ]
             for user in users:
                 self.private_chat(user)
             result = [u.id for u in users]
@@ -360,7 +443,8 @@ class BotApiServer:
         chat_id = _int_or_none(params.get("chat_id"))
         for index, failure in enumerate(self.failures):
             if (failure.chat_id is None or failure.chat_id == chat_id) and (
-                    failure.method is None or failure.method.lower() == method):
+                failure.method is None or failure.method.lower() == method
+            ):
                 return self.failures.pop(index)
         return None
 
@@ -381,8 +465,11 @@ class BotApiServer:
         if chat is None:
             raise ApiError(400, "Bad Request: chat not found")
         if chat.migrated_to is not None:
-            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
-                           {"migrate_to_chat_id": chat.migrated_to})
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": chat.migrated_to},
+            )
         if chat.type == "private":
             user = self.users.get(chat.id)
             if user is not None and user.blocked_bot:
@@ -403,8 +490,9 @@ class BotApiServer:
         if bucket is None:
             scale = self.limits.scale
             if chat.type == "private":
-                bucket = Bucket(rate=self.limits.per_chat_per_second * scale,
-                                capacity=self.limits.per_chat_burst)
+                bucket = Bucket(
+                    rate=self.limits.per_chat_per_second * scale, capacity=self.limits.per_chat_burst
+                )
             else:
                 per_minute = self.limits.group_per_minute * scale
                 bucket = Bucket(rate=per_minute / 60.0, capacity=self.limits.group_per_minute)
@@ -420,8 +508,9 @@ class BotApiServer:
         self.stats.rate_limited += 1
         raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
 
-    def _formatted(self, text: str, parse_mode: str | None, *, limit: int, too_long: str,
-                   empty: str | None) -> tuple[str, list[dict[str, Any]]]:
+    def _formatted(
+        self, text: str, parse_mode: str | None, *, limit: int, too_long: str, empty: str | None
+    ) -> tuple[str, list[dict[str, Any]]]:
         if parse_mode is not None and parse_mode.lower() == "html":
             try:
                 plain, entities = parse_html(text)
@@ -453,8 +542,11 @@ class BotApiServer:
                 if data is not None and not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA:
                     raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
                 if data is None and "url" not in button:
-                    raise ApiError(400, "Bad Request: can't parse inline keyboard button: Text buttons are "
-                                        "unallowed in the inline keyboard")
+                    raise ApiError(
+                        400,
+                        "Bad Request: can't parse inline keyboard button: Text buttons are "
+                        "unallowed in the inline keyboard",
+                    )
         return markup
 
     def _deliver(self, chat: Chat, sent: SentMessage, message_json: dict[str, Any]) -> None:
@@ -466,8 +558,12 @@ class BotApiServer:
         self.stats.last_send = now
 
     def _message_json(self, chat: Chat, sent: SentMessage) -> dict[str, Any]:
-        data: dict[str, Any] = {"message_id": sent.message_id, "from": self._bot_user(),
-                                "chat": chat.to_json(), "date": sent.date}
+        data: dict[str, Any] = {
+            "message_id": sent.message_id,
+            "from": self._bot_user(),
+            "chat": chat.to_json(),
+            "date": sent.date,
+        }
         if chat.type == "channel":
             data.pop("from")
             data["sender_chat"] = chat.to_json()
@@ -480,9 +576,13 @@ class BotApiServer:
             data["reply_markup"] = sent.reply_markup
         if sent.document:
             file_id = f"BQAC{sent.chat_id}_{sent.message_id}"
-            data["document"] = {"file_id": file_id, "file_unique_id": file_id[-12:],
-                                "file_name": sent.document.filename, "mime_type": sent.document.mime_type,
-                                "file_size": len(sent.document.data)}
+            data["document"] = {
+                "file_id": file_id,
+                "file_unique_id": file_id[-12:],
+                "file_name": sent.document.filename,
+                "mime_type": sent.document.mime_type,
+                "file_size": len(sent.document.data),
+            }
         if sent.reply_to_message_id and sent.reply_to_message_id in chat.messages:
             data["reply_to_message"] = chat.messages[sent.reply_to_message_id]
         if sent.edit_date:
@@ -508,8 +608,11 @@ class BotApiServer:
 
     def _reply_to(self, chat: Chat, params: dict[str, Any]) -> int | None:
         reply = _json_value(params.get("reply_parameters"))
-        reply_id = reply.get("message_id") if isinstance(reply, dict) else _int_or_none(
-            params.get("reply_to_message_id"))
+        reply_id = (
+            reply.get("message_id")
+            if isinstance(reply, dict)
+            else _int_or_none(params.get("reply_to_message_id"))
+        )
         if reply_id is not None and reply_id not in chat.messages:
             allow = isinstance(reply, dict) and reply.get("allow_sending_without_reply")
             if not allow:
@@ -520,15 +623,21 @@ class BotApiServer:
     # --- Bot API methods -------------------------------------------------------------------------------
 
     async def _api_getme(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._bot_user() | {"can_join_groups": True,
-                                   "can_read_all_group_messages": not self.privacy_mode,
-                                   "supports_inline_queries": False, "can_connect_to_business": False,
-                                   "has_main_web_app": False}
+        return self._bot_user() | {
+            "can_join_groups": True,
+            "can_read_all_group_messages": not self.privacy_mode,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
 
     async def _api_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.webhook is not None:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                "use deleteWebhook to delete the webhook first")
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = _int_or_none(params.get("offset"))
         limit = min(max(_int_or_none(params.get("limit")) or 100, 1), 100)
         timeout = float(params.get("timeout") or 0)
@@ -541,16 +650,22 @@ class BotApiServer:
             else:
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if self._poller is not None and not self._poller.done():
-            self._poller.set_exception(ApiError(409, "Conflict: terminated by other getUpdates request; make "
-                                                     "sure that only one bot instance is running"))
+            self._poller.set_exception(
+                ApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make "
+                    "sure that only one bot instance is running",
+                )
+            )
         if not self._visible_updates() and timeout > 0:
             poller: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._poller = poller
             waiter: asyncio.Future[Any] = asyncio.ensure_future(self._new_update.wait())
             try:
                 self._new_update.clear()
-                done, _ = await asyncio.wait([waiter, poller], timeout=timeout,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    [waiter, poller], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
                 if poller in done:
                     poller.result()  # raises the 409 of a newer getUpdates
             finally:
@@ -564,25 +679,39 @@ class BotApiServer:
             return self._updates
         return [u for u in self._updates if any(kind in u for kind in self._allowed_updates)]
 
-    async def _api_sendmessage(self, params: dict[str, Any],
-                               injected: InjectedFailure | None) -> dict[str, Any]:
+    async def _api_sendmessage(
+        self, params: dict[str, Any], injected: InjectedFailure | None
+    ) -> dict[str, Any]:
         chat = self._chat_for_send(params)
         text = str(params.get("text") or "")
         parse_mode = params.get("parse_mode")
-        plain, entities = self._formatted(text, parse_mode, limit=MAX_TEXT,
-                                          too_long="Bad Request: message is too long",
-                                          empty="Bad Request: message text is empty")
+        plain, entities = self._formatted(
+            text,
+            parse_mode,
+            limit=MAX_TEXT,
+            too_long="Bad Request: message is too long",
+            empty="Bad Request: message text is empty",
+        )
         markup = self._markup(params)
         reply_to = self._reply_to(chat, params)
         self._check_flood(chat, injected)
-        sent = SentMessage(chat.id, chat.new_message_id(), plain, text, parse_mode, entities, markup,
-                           reply_to_message_id=reply_to)
+        sent = SentMessage(
+            chat.id,
+            chat.new_message_id(),
+            plain,
+            text,
+            parse_mode,
+            entities,
+            markup,
+            reply_to_message_id=reply_to,
+        )
         message_json = self._message_json(chat, sent)
         self._deliver(chat, sent, message_json)
         return message_json
 
-    async def _api_senddocument(self, params: dict[str, Any],
-                                injected: InjectedFailure | None) -> dict[str, Any]:
+    async def _api_senddocument(
+        self, params: dict[str, Any], injected: InjectedFailure | None
+    ) -> dict[str, Any]:
         chat = self._chat_for_send(params)
         document = params.get("document")
         if not isinstance(document, SentDocument):
@@ -591,40 +720,65 @@ class BotApiServer:
             raise ApiError(400, "Bad Request: file must be non-empty")
         caption = str(params.get("caption") or "")
         parse_mode = params.get("parse_mode")
-        plain, entities = self._formatted(caption, parse_mode, limit=MAX_CAPTION,
-                                          too_long="Bad Request: message caption is too long", empty=None)
+        plain, entities = self._formatted(
+            caption,
+            parse_mode,
+            limit=MAX_CAPTION,
+            too_long="Bad Request: message caption is too long",
+            empty=None,
+        )
         markup = self._markup(params)
         reply_to = self._reply_to(chat, params)
         self._check_flood(chat, injected)
-        sent = SentMessage(chat.id, chat.new_message_id(), plain, caption, parse_mode, entities, markup,
-                           document=document, reply_to_message_id=reply_to)
+        sent = SentMessage(
+            chat.id,
+            chat.new_message_id(),
+            plain,
+            caption,
+            parse_mode,
+            entities,
+            markup,
+            document=document,
+            reply_to_message_id=reply_to,
+        )
         message_json = self._message_json(chat, sent)
         self._deliver(chat, sent, message_json)
         return message_json
 
-    async def _api_editmessagetext(self, params: dict[str, Any],
-                                   injected: InjectedFailure | None) -> dict[str, Any]:
+    async def _api_editmessagetext(
+        self, params: dict[str, Any], injected: InjectedFailure | None
+    ) -> dict[str, Any]:
         chat, sent = self._find_sent(params)
         if sent.document is not None:
             raise ApiError(400, "Bad Request: there is no text in the message to edit")
         text = str(params.get("text") or "")
         parse_mode = params.get("parse_mode")
-        plain, entities = self._formatted(text, parse_mode, limit=MAX_TEXT,
-                                          too_long="Bad Request: message is too long",
-                                          empty="Bad Request: message text is empty")
+        plain, entities = self._formatted(
+            text,
+            parse_mode,
+            limit=MAX_TEXT,
+            too_long="Bad Request: message is too long",
+            empty="Bad Request: message text is empty",
+        )
         markup = self._markup(params)
         if plain == sent.text and entities == sent.entities and markup == sent.reply_markup:
             raise ApiError(400, NOT_MODIFIED)
         self._check_flood(chat, injected)
         sent.edits.append(sent.text)
         sent.text, sent.raw_text, sent.parse_mode, sent.entities, sent.reply_markup = (
-            plain, text, parse_mode, entities, markup)
+            plain,
+            text,
+            parse_mode,
+            entities,
+            markup,
+        )
         sent.edit_date = int(time.time())
         chat.messages[sent.message_id] = self._message_json(chat, sent)
         return chat.messages[sent.message_id]
 
-    async def _api_editmessagereplymarkup(self, params: dict[str, Any],
-                                         injected: InjectedFailure | None) -> dict[str, Any]:
+    async def _api_editmessagereplymarkup(
+        self, params: dict[str, Any], injected: InjectedFailure | None
+    ) -> dict[str, Any]:
         chat, sent = self._find_sent(params)
         markup = self._markup(params)
         if markup == sent.reply_markup:
@@ -638,8 +792,9 @@ class BotApiServer:
     async def _api_answercallbackquery(self, params: dict[str, Any]) -> bool:
         query = self.callback_queries.get(str(params.get("callback_query_id", "")))
         if query is None or query.answered or time.monotonic() - query.created > 15 * 60:
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is "
-                                "invalid")
+            raise ApiError(
+                400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+            )
         text = params.get("text")
         if text is not None and len(str(text)) > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
@@ -655,18 +810,22 @@ class BotApiServer:
     async def _api_setmycommands(self, params: dict[str, Any]) -> bool:
         commands = _json_value(params.get("commands"))
         if not isinstance(commands, list):
-            raise ApiError(400, "Bad Request: parameter \"commands\" is required")
+            raise ApiError(400, 'Bad Request: parameter "commands" is required')
         if len(commands) > 100:
             raise ApiError(400, "Bad Request: too many commands specified")
         for command in commands:
             name = command.get("command", "")
-            if not (1 <= len(name) <= 32 and all(c.islower() or c.isdigit() or c == "_" for c in name)
-                    and name.isascii()):
+            if not (
+                1 <= len(name) <= 32
+                and all(c.islower() or c.isdigit() or c == "_" for c in name)
+                and name.isascii()
+            ):
                 raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
             if not 1 <= len(command.get("description", "")) <= 256:
                 raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
         self.commands[self._commands_key(params)] = [
-            {"command": c["command"], "description": c["description"]} for c in commands]
+            {"command": c["command"], "description": c["description"]} for c in commands
+        ]
         return True
 
     async def _api_getmycommands(self, params: dict[str, Any]) -> list[dict[str, str]]:
@@ -687,16 +846,20 @@ class BotApiServer:
         if not url.startswith(("http://", "https://")):
             raise ApiError(400, "Bad Request: bad webhook: Failed to resolve host: Name or service not known")
         secret = params.get("secret_token")
-        if secret is not None and not (1 <= len(secret) <= 256 and all(
-                c.isalnum() or c in "_-" for c in secret)):
+        if secret is not None and not (
+            1 <= len(secret) <= 256 and all(c.isalnum() or c in "_-" for c in secret)
+        ):
             raise ApiError(400, "Bad Request: secret token contains unallowed characters")
         allowed = _json_value(params.get("allowed_updates"))
         if allowed is not None:
             self._allowed_updates = list(allowed) or None
         if str(params.get("drop_pending_updates", "")).lower() == "true":
             self._updates.clear()
-        self.webhook = {"url": url, "secret_token": secret,
-                        "max_connections": _int_or_none(params.get("max_connections")) or 40}
+        self.webhook = {
+            "url": url,
+            "secret_token": secret,
+            "max_connections": _int_or_none(params.get("max_connections")) or 40,
+        }
         if self._webhook_task is None or self._webhook_task.done():
             self._webhook_task = asyncio.create_task(self._deliver_webhooks())
         self._new_update.set()
@@ -712,8 +875,11 @@ class BotApiServer:
         return True
 
     async def _api_getwebhookinfo(self, params: dict[str, Any]) -> dict[str, Any]:
-        info: dict[str, Any] = {"url": "", "has_custom_certificate": False,
-                                "pending_update_count": len(self._updates)}
+        info: dict[str, Any] = {
+            "url": "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
         if self.webhook:
             info.update(url=self.webhook["url"], max_connections=self.webhook["max_connections"])
             if self._allowed_updates:
@@ -741,11 +907,16 @@ class BotApiServer:
             if self.webhook.get("secret_token"):
                 headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
             try:
-                async with self._http.post(self.webhook["url"], data=_dumps(update), headers=headers,
-                                           timeout=aiohttp.ClientTimeout(total=10)) as response:
+                async with self._http.post(
+                    self.webhook["url"],
+                    data=_dumps(update),
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=10),
+                ) as response:
                     ok = 200 <= response.status < 300
-                    self.webhook_deliveries.append({"update_id": update["update_id"],
-                                                    "status": response.status})
+                    self.webhook_deliveries.append(
+                        {"update_id": update["update_id"], "status": response.status}
+                    )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 logger.info("webhook delivery failed: %s", exc)
                 ok = False
@@ -757,6 +928,7 @@ class BotApiServer:
 
 
 # --- request parsing -------------------------------------------------------------------------------------
+
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -819,7 +991,8 @@ def _auto_entities(text: str) -> list[dict[str, Any]]:
         while end < len(text) and (text[end].isalnum() or text[end] == "_"):
             end += 1
         if end - index > 1 and (index == 0 or text[index - 1].isspace()):
-            entities.append({"type": "mention", "offset": utf16_len(text[:index]),
-                             "length": utf16_len(text[index:end])})
+            entities.append(
+                {"type": "mention", "offset": utf16_len(text[:index]), "length": utf16_len(text[index:end])}
+            )
         index = end
     return entities

@@ -8,15 +8,37 @@ from dataclasses import dataclass
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
 
-ALLOWED_TAGS = frozenset({"a", "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span",
-                          "tg-spoiler",
-                          "code", "pre", "blockquote", "tg-emoji"})
+ALLOWED_TAGS = frozenset(
+    {
+        "a",
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "span",
+        "tg-spoiler",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-emoji",
+    }
+)
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^<>]*?)?)\s*(/?)>")
 _ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
 _ATTRIBUTE = re.compile(r"""([a-zA-Z][a-zA-Z0-9-]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+))?""")
-_KEEP = {"a": ("href",), "span": ("class",), "tg-emoji": ("emoji-id",), "code": ("class",),
-         "pre": ("language",),
-         "blockquote": ("expandable",)}
+_KEEP = {
+    "a": ("href",),
+    "span": ("class",),
+    "tg-emoji": ("emoji-id",),
+    "code": ("class",),
+    "pre": ("language",),
+    "blockquote": ("expandable",),
+}
 _REQUIRED = {"a": "href", "span": "class", "tg-emoji": "emoji-id"}
 
 
@@ -53,41 +75,9 @@ def tokenize(markup: str, *, per_char: bool = False) -> list[_Token]:
     while i < n:
         c = markup[i]
         if c == "<":
-            match = _TAG.match(markup, i)
-            if match and not match.group(4):
-                closing, name = match.group(1) == "/", match.group(2).lower()
-                if name == "br" and not closing:
-                    tokens.append(_char("\n", "\n"))
-                    i = match.end()
-                    continue
-                attrs = _attributes(name, match.group(3))
-                if not closing and attrs is not None:
-                    stack.append(name)
-                    tokens.append(_Token(f"<{name}{attrs}>", tag=name))
-                    i = match.end()
-                    continue
-                if closing and name in stack:
-                    while stack:  # close what was left open inside, as browsers do
-                        top = stack.pop()
-                        tokens.append(_Token(f"</{top}>", tag=top, closing=True))
-                        if top == name:
-                            break
-                    i = match.end()
-                    continue
-                if closing and name in ALLOWED_TAGS:  # a stray end tag carries nothing; drop it
-                    i = match.end()
-                    continue
-            tokens.append(_char("&lt;", "<"))
-            i += 1
+            i = _take_tag(markup, i, stack, tokens)
         elif c == "&":
-            shown = _entity_at(markup, i)
-            if shown is None:
-                tokens.append(_char("&amp;", "&"))
-                i += 1
-            else:
-                end = markup.index(";", i) + 1
-                tokens.append(_char(markup[i:end], shown))
-                i = end
+            i = _take_entity(markup, i, tokens)
         else:
             match = _RUN.match(markup, i)
             assert match is not None
@@ -100,6 +90,46 @@ def tokenize(markup: str, *, per_char: bool = False) -> list[_Token]:
     for name in reversed(stack):
         tokens.append(_Token(f"</{name}>", tag=name, closing=True))
     return tokens
+
+
+def _take_tag(markup: str, i: int, stack: list[str], tokens: list[_Token]) -> int:
+    """The "<" at markup[i]: a tag kept (and balanced), a stray end tag dropped, or an escaped "<".
+
+    Returns where tokenizing goes on.
+    """
+    match = _TAG.match(markup, i)
+    if match and not match.group(4):
+        closing, name = match.group(1) == "/", match.group(2).lower()
+        if name == "br" and not closing:
+            tokens.append(_char("\n", "\n"))
+            return match.end()
+        attrs = None if closing else _attributes(name, match.group(3))
+        if attrs is not None:
+            stack.append(name)
+            tokens.append(_Token(f"<{name}{attrs}>", tag=name))
+            return match.end()
+        if closing and name in stack:
+            while stack:  # close what was left open inside, as browsers do
+                top = stack.pop()
+                tokens.append(_Token(f"</{top}>", tag=top, closing=True))
+                if top == name:
+                    break
+            return match.end()
+        if closing and name in ALLOWED_TAGS:  # a stray end tag carries nothing; drop it
+            return match.end()
+    tokens.append(_char("&lt;", "<"))
+    return i + 1
+
+
+def _take_entity(markup: str, i: int, tokens: list[_Token]) -> int:
+    """The "&" at markup[i]: an entity Telegram decodes, or an escaped "&"; returns where to go on."""
+    shown = _entity_at(markup, i)
+    if shown is None:
+        tokens.append(_char("&amp;", "&"))
+        return i + 1
+    end = markup.index(";", i) + 1
+    tokens.append(_char(markup[i:end], shown))
+    return end
 
 
 def _entity_at(markup: str, i: int) -> str | None:

@@ -80,6 +80,10 @@ class Pacer:
         if slot > now:
             await asyncio.sleep(slot - now)
 
+    def paused_for(self, state: ChatState) -> float:
+        """Seconds this chat must still wait after a 429 (0 when it may send)."""
+        return max(0.0, state.paused_until - time.monotonic())
+
     def pause(self, state: ChatState, seconds: float) -> None:
         """Telegram said 429 for this chat: send nothing more to it for `seconds`."""
         now = time.monotonic()

@@ -6,8 +6,6 @@ import asyncio
 from typing import Any
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -19,9 +17,16 @@ class AiohttpRequest(BaseRequest):
     transport (see docs/benchmarks.md); aiohttp is a dependency anyway.
     """
 
-    def __init__(self, *, connection_pool_size: int = 128, read_timeout: float | None = 5.0,
-                 write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
-                 pool_timeout: float | None = 1.0, media_write_timeout: float | None = 20.0) -> None:
+    def __init__(
+        self,
+        *,
+        connection_pool_size: int = 128,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+        media_write_timeout: float | None = 20.0,
+    ) -> None:
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
@@ -37,32 +42,40 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector,
-                                                  headers={"User-Agent": self.USER_AGENT})
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": self.USER_AGENT}
+            )
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
 
-    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
-                         read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-                         write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-                         connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-                         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        # The timeouts are PTB's ODVInput[float]: a number, None (no limit) or BaseRequest.DEFAULT_NONE.
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
         files = request_data.multipart_data if request_data is not None else None
-        read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
-        connect = self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
-        pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
-        if isinstance(write_timeout, DefaultValue):
-            write = self._media_write_timeout if files else self._write_timeout
-        else:
-            write = write_timeout
+        read = _timeout(read_timeout, self._read_timeout)
+        connect = _timeout(connect_timeout, self._connect_timeout)
+        pool = _timeout(pool_timeout, self._pool_timeout)
+        write = _timeout(write_timeout, self._media_write_timeout if files else self._write_timeout)
         # aiohttp has no write timeout of its own; uploads get it added to the time to the answer
-        timeout = aiohttp.ClientTimeout(total=None, connect=_add(pool, connect), sock_connect=connect,
-                                        sock_read=_add(read, write) if files else read)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=_add(pool, connect),
+            sock_connect=connect,
+            sock_read=_add(read, write) if files else read,
+        )
         data: Any = None
         if request_data is not None:
             if files:
@@ -91,6 +104,14 @@ def _without_token(message: str, url: str) -> str:
     _, found, rest = url.partition("/bot")
     token = rest.split("/", 1)[0] if found else ""
     return message.replace(token, "<token>") if token else message
+
+
+def _timeout(given: object, default: float | None) -> float | None:
+    """A timeout PTB passed, or ours where it passed none (`BaseRequest.DEFAULT_NONE`, documented as
+    the value to compare with `is`; any other marker PTB might pass counts as none given too)."""
+    if given is not BaseRequest.DEFAULT_NONE and (given is None or isinstance(given, int | float)):
+        return given
+    return default
 
 
 def _add(first: float | None, second: float | None) -> float | None:

@@ -1,44 +1,49 @@
-"""Telegram adapter: PTB updates in, neutral Incoming to the core, replies out through one sender."""
+"""Telegram adapter: PTB updates in, neutral Incoming to the core, replies out through one sender.
+
+The adapter reports facts (a mention, the message replied to and whether it is ours, a button press); the
+core decides whether a group message is meant for the bot. It uses the core only through its `Ports`.
+"""
 
 from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram import BotCommand, ChatMemberUpdated, Message, Update
+from telegram import BotCommand, ChatMemberUpdated, Message, MessageEntity, Update
 from telegram import User as TgUser
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from bot.chat import ChatRef, Incoming, MessageRef, Platform, Reply, Sender
+from bot.chat import ChatRef, Incoming, Kind, MessageRef, Person, Platform, Reply
 from bot.config import ConfigError, Settings
-from bot.platforms.base import TemporaryFailure, Unreachable
-from bot.platforms.telegram_limits import SendLimits
-from bot.platforms.telegram_request import AiohttpRequest
-from bot.platforms.telegram_sender import TelegramSender
-from bot.platforms.telegram_updates import OnePerChat
-from bot.services.messages import SubjectRecorder
+from bot.context import Ports
+from bot.delivery import TemporaryFailure, Unreachable
+from bot.platforms.telegram.limits import SendLimits
+from bot.platforms.telegram.request import AiohttpRequest
+from bot.platforms.telegram.sender import TelegramSender
+from bot.platforms.telegram.updates import OnePerChat
 from bot.text import clean_input
-
-if TYPE_CHECKING:
-    from bot.app import AppContext
 
 logger = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 PLATFORM = Platform.TELEGRAM.value
+# Idempotency key of an answer handed to the outbox: chat, incoming message (or press), index of the reply.
+ANSWER_KEY = "telegram-answer:{chat}:{request}:{index}"
 
 
 def limits_from_settings(settings: Settings) -> SendLimits:
     """Sending limits from the BOT_TELEGRAM_RATE_* settings."""
-    return SendLimits(per_second=settings.telegram_rate_per_second,
-                      per_chat_per_second=settings.telegram_rate_per_chat,
-                      group_per_minute=settings.telegram_rate_group_per_minute,
-                      scale=settings.telegram_rate_scale)
+    return SendLimits(
+        per_second=settings.telegram_rate_per_second,
+        per_chat_per_second=settings.telegram_rate_per_chat,
+        group_per_minute=settings.telegram_rate_group_per_minute,
+        scale=settings.telegram_rate_scale,
+    )
 
 
 class TelegramAdapter:
@@ -46,14 +51,22 @@ class TelegramAdapter:
 
     platform = PLATFORM
 
-    def __init__(self, ctx: AppContext, *, limits: SendLimits | None = None,
-                 concurrent_updates: int = 64) -> None:
-        settings = ctx.settings
+    def __init__(
+        self,
+        settings: Settings,
+        ports: Ports,
+        *,
+        limits: SendLimits | None = None,
+        concurrent_updates: int = 64,
+    ) -> None:
         if settings.telegram_token is None:
             raise ValueError("BOT_TELEGRAM_TOKEN is not set")
-        self.ctx = ctx
-        self._requests = (AiohttpRequest(connection_pool_size=128, pool_timeout=30.0),
-                          AiohttpRequest(connection_pool_size=1))
+        self.settings = settings
+        self.ports = ports
+        self._requests = (
+            AiohttpRequest(connection_pool_size=128, pool_timeout=30.0),
+            AiohttpRequest(connection_pool_size=1),
+        )
         builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(settings.telegram_token.get_secret_value())
@@ -61,18 +74,20 @@ class TelegramAdapter:
             .base_file_url(settings.telegram_base_file_url)
             .concurrent_updates(OnePerChat(concurrent_updates))
             .request(self._requests[0])
-            .get_updates_request(self._requests[1]))
+            .get_updates_request(self._requests[1])
+        )
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
-        self.sender = TelegramSender(self.application.bot, limits or limits_from_settings(settings),
-                                     on_unreachable=self._mark_unreachable)
+        self.sender = TelegramSender(
+            self.application.bot,
+            limits or limits_from_settings(settings),
+            on_unreachable=self._mark_unreachable,
+        )
         self.bot_id = 0
         self.username = ""
-        self._running = False
         self._initialized = False
         self._webhook_runner: web.AppRunner | None = None
-        self._subjects = SubjectRecorder(ctx.messages, name="telegram-subjects")
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -100,22 +115,19 @@ class TelegramAdapter:
         me = app.bot.bot
         self.bot_id, self.username = me.id, me.username or ""
         await self._set_commands()
-        self._subjects.start()
         await app.start()
-        settings = self.ctx.settings
-        if settings.telegram_webhook_url:
+        if self.settings.telegram_webhook_url:
             await self._start_webhook()
         else:
             assert app.updater is not None
             await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=10, bootstrap_retries=3)
             logger.info("Telegram bot @%s polls for updates", self.username)
-        self._running = True
 
     async def stop(self) -> None:
         """Stop receiving, let in-flight updates finish, close the connection."""
         if not self._initialized:
             return
-        self._initialized = self._running = False
+        self._initialized = False
         app = self.application
         if self._webhook_runner is not None:
             await self._webhook_runner.cleanup()
@@ -125,11 +137,10 @@ class TelegramAdapter:
         if app.running:
             await app.stop()
         await app.shutdown()
-        await self._subjects.stop()
 
     async def _start_webhook(self) -> None:
         """Receive updates on our own aiohttp endpoint (PTB's start_webhook would need tornado)."""
-        settings = self.ctx.settings
+        settings = self.settings
         url = settings.telegram_webhook_url
         assert url is not None and settings.telegram_webhook_secret is not None
         app = web.Application()
@@ -139,13 +150,19 @@ class TelegramAdapter:
         await web.TCPSite(runner, settings.telegram_webhook_listen, settings.telegram_webhook_port).start()
         self._webhook_runner = runner
         await self.application.bot.set_webhook(
-            url, secret_token=settings.telegram_webhook_secret.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES)
-        logger.info("Telegram bot @%s receives updates by webhook on %s:%s", self.username,
-                    settings.telegram_webhook_listen, settings.telegram_webhook_port)
+            url,
+            secret_token=settings.telegram_webhook_secret.get_secret_value(),
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        logger.info(
+            "Telegram bot @%s receives updates by webhook on %s:%s",
+            self.username,
+            settings.telegram_webhook_listen,
+            settings.telegram_webhook_port,
+        )
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
-        secret = self.ctx.settings.telegram_webhook_secret
+        secret = self.settings.telegram_webhook_secret
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if secret is None or not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
             logger.warning("webhook request without the right secret token from %s", request.remote)
@@ -159,16 +176,10 @@ class TelegramAdapter:
         return web.Response()
 
     async def _set_commands(self) -> None:
-        """Register the public commands in the client's menu, German by default and English for "en"."""
-        commands_de: list[BotCommand] = []
-        commands_en: list[BotCommand] = []
-        for command in getattr(self.ctx.router, "commands", []):
-            if command.hidden or command.managers_only:
-                continue
-            if command.help_de:
-                commands_de.append(BotCommand(command.de[0], command.help_de[:256]))
-            if command.help_en:
-                commands_en.append(BotCommand(command.en[0], command.help_en[:256]))
+        """Register the core's command menu in the client, German by default and English for "en"."""
+        menu = self.ports.menu
+        commands_de = [BotCommand(entry.de, entry.help_de[:256]) for entry in menu if entry.help_de]
+        commands_en = [BotCommand(entry.en, entry.help_en[:256]) for entry in menu if entry.help_en]
         try:
             await self.application.bot.set_my_commands(commands_de)
             await self.application.bot.set_my_commands(commands_en, language_code="en")
@@ -190,7 +201,7 @@ class TelegramAdapter:
         incoming = self.to_incoming(message)
         if incoming is None:
             return
-        await self._answer(incoming, edit_message_id=None)
+        await self._answer(incoming, str(message.message_id), edit_message_id=None)
 
     async def _on_membership(self, change: ChatMemberUpdated) -> None:
         """A member blocked or unblocked the bot (or it was added to or removed from a chat)."""
@@ -199,11 +210,12 @@ class TelegramAdapter:
             logger.info("bot is now %s in %s %s", status, change.chat.type, change.chat.id)
             return
         user_id = str(change.chat.id)
+        reachability = self.ports.reachability
         try:
             if status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
-                await self.ctx.members.mark_unreachable(PLATFORM, user_id, now=self.ctx.clock.now())
+                await reachability.mark_unreachable(PLATFORM, user_id)
             elif status == ChatMemberStatus.MEMBER:
-                await self.ctx.members.mark_reachable(PLATFORM, user_id)
+                await reachability.mark_reachable(PLATFORM, user_id)
         except Exception:
             logger.exception("could not record that telegram:%s %s the bot", user_id, status)
 
@@ -221,58 +233,89 @@ class TelegramAdapter:
         chat = _chat_ref(message)
         if chat.is_private and chat.id != str(query.from_user.id):
             # Telegram only lets the owner of a private chat press its buttons: this press is forged.
-            logger.warning("ignored a button press by %s on a message in another private chat",
-                           query.from_user.id)
+            logger.warning(
+                "ignored a button press by %s on a message in another private chat", query.from_user.id
+            )
             return
-        incoming = Incoming(chat=chat, sender=_sender(query.from_user), text=clean_input(data),
-                            is_button=True, addressed=True, message=_message_ref(chat, message), raw=update)
+        incoming = Incoming(
+            chat=chat,
+            sender=_person(query.from_user),
+            text=clean_input(data),
+            kind=Kind.BUTTON,
+            message=_message_ref(chat, message, from_bot=True),
+            raw=update,
+        )
         # In groups the pressed message is everyone's: answer with a new message instead of editing it.
-        await self._answer(incoming, edit_message_id=message.message_id if chat.is_private else None)
+        edit_id = message.message_id if chat.is_private else None
+        # A press has no message of its own: the callback query's id names the request.
+        await self._answer(incoming, f"press-{query.id}", edit_message_id=edit_id)
 
     def to_incoming(self, message: Message) -> Incoming | None:
-        """Translate a text message; in groups mark whether it was meant for the bot and strip the @name."""
+        """Translate a text message into the facts the core decides on; None if it is not for us at all.
+
+        `/cmd@ourbot` loses its `@ourbot`, an @mention of the bot is removed and reported as `mentioned`,
+        a reply names the message replied to and whether the bot wrote it. A command for another bot
+        (`/cmd@otherbot`) is not handed to the core.
+        """
         text = message.text or message.caption
         if text is None or message.from_user is None:
             return None
+        text = self._without_own_name(message, text)
+        if text is None:
+            return None
+        text, mentioned = self._without_mention(message, text)
         chat = _chat_ref(message)
-        addressed = True
-        if not chat.is_private:
-            text, addressed = self._addressed(message, text)
-        reply_to = message.reply_to_message
-        return Incoming(chat=chat, sender=_sender(message.from_user), text=clean_input(text),
-                        addressed=addressed,
-                        message=_message_ref(chat, message),
-                        reply_to=_message_ref(chat, reply_to) if reply_to is not None else None, raw=message)
+        replied = self._replied_to(chat, message)
+        return Incoming(
+            chat=chat,
+            sender=_person(message.from_user),
+            text=clean_input(text),
+            kind=Kind.MESSAGE if replied is None else Kind.REPLY,
+            mentioned=mentioned,
+            message=_message_ref(chat, message),
+            reply_to=replied,
+            raw=message,
+        )
 
-    def _addressed(self, message: Message, text: str) -> tuple[str, bool]:
-        """Whether a group message is for us (command, @mention, reply to us) and its text without @name."""
-        mention = f"@{self.username}".lower()
-        entities = message.entities or message.caption_entities or ()
-        for entity in entities:
+    def _without_own_name(self, message: Message, text: str) -> str | None:
+        """ "/cmd@ourbot args" -> "/cmd args"; None for a command addressed to another bot."""
+        for entity in _entities(message):
             if entity.type == MessageEntityType.BOT_COMMAND and entity.offset == 0:
-                command = message.parse_entity(entity) if message.text else text[:entity.length]
+                command = _entity_text(message, entity)
                 name, _, target = command.partition("@")
-                if target and target.lower() != self.username.lower():
-                    return text, False  # a command for another bot
-                return name + text[len(command):], True
-        mentioned = False
-        for entity in entities:
-            if entity.type == MessageEntityType.MENTION:
-                found = message.parse_entity(entity) if message.text else ""
-                if found.lower() == mention:
-                    mentioned = True
-        if mentioned:
-            stripped = " ".join(part for part in text.split() if part.lower() != mention)
-            return stripped, True
-        reply = message.reply_to_message
-        if reply is not None and reply.from_user is not None and reply.from_user.id == self.bot_id:
-            return text, True
-        return text, False
+                if not target:
+                    return text
+                if target.lower() != self.username.lower():
+                    return None
+                return name + text[len(command) :]
+        return text
 
-    async def _answer(self, incoming: Incoming, *, edit_message_id: int | None) -> None:
-        replies = await self.ctx.handle(incoming)
+    def _without_mention(self, message: Message, text: str) -> tuple[str, bool]:
+        """The text without "@ourbot", and whether the bot was mentioned."""
+        mention = f"@{self.username}".lower()
+        mentioned = any(
+            entity.type == MessageEntityType.MENTION and _entity_text(message, entity).lower() == mention
+            for entity in _entities(message)
+        )
+        if not mentioned:
+            return text, False
+        return " ".join(part for part in text.split() if part.lower() != mention), True
+
+    def _replied_to(self, chat: ChatRef, message: Message) -> MessageRef | None:
+        """The message this one replies to, and whether the bot wrote it."""
+        replied = message.reply_to_message
+        if replied is None or replied.forum_topic_created is not None:
+            # In a forum topic Telegram names the topic's first message as the replied-to one: no reply.
+            return None
+        author = replied.from_user
+        return _message_ref(chat, replied, from_bot=author is not None and author.id == self.bot_id)
+
+    async def _answer(self, incoming: Incoming, request: str, *, edit_message_id: int | None) -> None:
+        """Send the core's replies to `request` (the incoming message's id, or a press); one Telegram
+        refuses for now goes to the outbox, keyed so that it is delivered once."""
+        replies = await self.ports.handle(incoming)
         edit_used = False
-        for reply in replies:
+        for index, reply in enumerate(replies):
             chat = reply.to or incoming.chat
             if chat.platform != PLATFORM:
                 logger.warning("a reply for %s reached the Telegram adapter; left out", chat.platform)
@@ -282,9 +325,20 @@ class TelegramAdapter:
             try:
                 await self._send(chat, reply, edit_message_id=edit_id)
             except Unreachable:
-                pass
-            except (TemporaryFailure, TelegramError) as exc:
+                pass  # the sender marked the member; nothing to retry
+            except TemporaryFailure as exc:
+                key = ANSWER_KEY.format(chat=incoming.chat.id, request=request, index=index)
+                await self._defer(chat, reply, key, exc)
+            except TelegramError as exc:
                 logger.warning("reply to %s not delivered: %s", chat.key, exc)
+
+    async def _defer(self, chat: ChatRef, reply: Reply, key: str, exc: TemporaryFailure) -> None:
+        """The sender gave up for now (a long 429, the network): the outbox delivers it once, later."""
+        logger.info("reply to %s not delivered now (%s); handing it to the outbox", chat.key, exc)
+        try:
+            await self.ports.deferral.defer(chat, reply, key=key, retry_after=exc.retry_after)
+        except Exception:
+            logger.exception("could not hand the reply to %s to the outbox; it is lost", chat.key)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         logger.error("Telegram update could not be handled", exc_info=context.error)
@@ -299,20 +353,21 @@ class TelegramAdapter:
         return await self.sender.deliver(chat, reply)
 
     async def _send(self, chat: ChatRef, reply: Reply, *, edit_message_id: int | None) -> str | None:
-        """Deliver a reply to a request and remember what the sent message is about."""
+        """Deliver a reply to a request and record what the sent message is about."""
         message_id = await self.sender.deliver(chat, reply, edit_message_id=edit_message_id)
         if message_id is not None and reply.subject:
-            self._subjects.add(chat, message_id, reply.subject)
+            self.ports.subjects.add(chat, message_id, reply.subject)
         return message_id
 
     async def _mark_unreachable(self, chat: ChatRef) -> None:
         if chat.is_private:
-            await self.ctx.members.mark_unreachable(PLATFORM, chat.id, now=self.ctx.clock.now())
+            await self.ports.reachability.mark_unreachable(PLATFORM, chat.id)
 
 
-def _sender(user: TgUser) -> Sender:
-    return Sender(platform=PLATFORM, id=str(user.id), display_name=user.full_name,
-                  language=user.language_code)
+def _person(user: TgUser) -> Person:
+    return Person(
+        platform=PLATFORM, id=str(user.id), display_name=user.full_name, language=user.language_code
+    )
 
 
 def _chat_ref(message: Message) -> ChatRef:
@@ -320,7 +375,22 @@ def _chat_ref(message: Message) -> ChatRef:
     return ChatRef(platform=PLATFORM, id=str(message.chat.id), is_private=private)
 
 
-def _message_ref(chat: ChatRef, message: Message) -> MessageRef:
+def _message_ref(chat: ChatRef, message: Message, *, from_bot: bool = False) -> MessageRef:
     thread = message.message_thread_id
-    return MessageRef(chat=chat, message_id=str(message.message_id),
-                      thread_id=str(thread) if thread is not None else None)
+    return MessageRef(
+        chat=chat,
+        message_id=str(message.message_id),
+        thread_id=str(thread) if thread is not None else None,
+        from_bot=from_bot,
+    )
+
+
+def _entities(message: Message) -> tuple[MessageEntity, ...]:
+    return tuple(message.entities if message.text is not None else message.caption_entities)
+
+
+def _entity_text(message: Message, entity: MessageEntity) -> str:
+    """An entity's text (offsets count UTF-16 units; PTB's parse methods know that)."""
+    if message.text is not None:
+        return message.parse_entity(entity)
+    return message.parse_caption_entity(entity)
