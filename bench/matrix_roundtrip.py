@@ -34,8 +34,14 @@ from _report import machine, write_section  # noqa: E402
 from tests.matrix.helpers import create_room, sync_once, wait_joined  # noqa: E402
 from tests.matrix.synapse import Synapse, TestUser  # noqa: E402
 
-QUESTIONS = ["Wann ist der nächste WebTalk?", "!termine", "!details webtalk-vitale-standorte",
-             "Gibt es etwas zu Leerstand?", "!hilfe", "Was läuft am 6.10.?"]
+QUESTIONS = [
+    "Wann ist der nächste WebTalk?",
+    "!termine",
+    "!details webtalk-vitale-standorte",
+    "Gibt es etwas zu Leerstand?",
+    "!hilfe",
+    "Was läuft am 6.10.?",
+]
 ECHO, PADDED, OURS = "echo (nio)", "echo, answers padded", "ours"
 
 
@@ -57,8 +63,9 @@ ANSWER_SIZES: dict[str, list[int]] = {}
 async def ask(client: Any, room_id: str, bot_id: str, text: str) -> float:
     """Send one message and sync until the bot's answer arrives; the round trip in seconds."""
     started = time.perf_counter()
-    await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": text},
-                           ignore_unverified_devices=True)
+    await client.room_send(
+        room_id, "m.room.message", {"msgtype": "m.text", "body": text}, ignore_unverified_devices=True
+    )
     while True:
         response = await sync_once(client, timeout_ms=30_000)
         info = response.rooms.join.get(room_id)
@@ -92,8 +99,9 @@ async def concurrent(users: list[tuple[Any, str]], bot_id: str, seconds: float) 
     return answered / (time.perf_counter() - started)
 
 
-async def direct_chats(synapse: Synapse, store: Path, bot_id: str, count: int, *, encrypted: bool,
-                       clients: list[Any]) -> list[tuple[Any, str]]:
+async def direct_chats(
+    synapse: Synapse, store: Path, bot_id: str, count: int, *, encrypted: bool, clients: list[Any]
+) -> list[tuple[Any, str]]:
     users = []
     for _ in range(count):
         client = await synapse.client(store=store)
@@ -109,39 +117,65 @@ def start_echo(synapse: Synapse, user: TestUser, base: Path, pad: int = 0) -> su
     store = base / f"echo-store-{pad}"
     store.mkdir()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "matrix_echo_bot.py"), synapse.url, user.user_id,
-         user.access_token, user.device_id, str(store), str(pad)], stdout=subprocess.PIPE)
+        [
+            sys.executable,
+            str(ROOT / "bench" / "matrix_echo_bot.py"),
+            synapse.url,
+            user.user_id,
+            user.access_token,
+            user.device_id,
+            str(store),
+            str(pad),
+        ],
+        stdout=subprocess.PIPE,
+    )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == b"ready"
     return process
 
 
 def start_ours(synapse: Synapse, user: TestUser, base: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "BOT_DATA_DIR": str(base / "bot-data"), "BOT_NOW": "2020-09-28T09:00:00+02:00",
-           "BOT_MATRIX_HOMESERVER": synapse.url, "BOT_MATRIX_USER_ID": user.user_id,
-           "BOT_MATRIX_PASSWORD": user.password, "BOT_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "BOT_DATA_DIR": str(base / "bot-data"),
+        "BOT_NOW": "2020-09-28T09:00:00+02:00",
+        "BOT_MATRIX_HOMESERVER": synapse.url,
+        "BOT_MATRIX_USER_ID": user.user_id,
+        "BOT_MATRIX_PASSWORD": user.password,
+        "BOT_LOG_LEVEL": "WARNING",
+    }
     env.pop("BOT_TELEGRAM_TOKEN", None)
     log = (base / "bot.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
-async def measure(synapse: Synapse, base: Path, args: argparse.Namespace) -> tuple[list[Result], dict[str, int]]:
+async def measure(
+    synapse: Synapse, base: Path, args: argparse.Namespace
+) -> tuple[list[Result], dict[str, int]]:
     echo_user, padded_user = synapse.register("echo"), synapse.register("echo-padded")
     our_user = synapse.register("stadtretter")
     echo = start_echo(synapse, echo_user, base)
     padded = start_echo(synapse, padded_user, base, pad=args.pad)
     ours = start_ours(synapse, our_user, base)
-    bots = {ECHO: (echo, echo_user.user_id), PADDED: (padded, padded_user.user_id),
-            OURS: (ours, our_user.user_id)}
+    bots = {
+        ECHO: (echo, echo_user.user_id),
+        PADDED: (padded, padded_user.user_id),
+        OURS: (ours, our_user.user_id),
+    }
     cpu = {name: _Cpu(process.pid) for name, (process, _) in bots.items()}
     clients: list[Any] = []
     results: list[Result] = []
     try:
         for encrypted in (False, True):
             mode = "encrypted" if encrypted else "plain"
-            chats = {name: await direct_chats(synapse, base / "users", bot_id, args.users, encrypted=encrypted,
-                                              clients=clients) for name, (_, bot_id) in bots.items()}
+            chats = {
+                name: await direct_chats(
+                    synapse, base / "users", bot_id, args.users, encrypted=encrypted, clients=clients
+                )
+                for name, (_, bot_id) in bots.items()
+            }
             for name, (_, bot_id) in bots.items():
                 client, room_id = chats[name][0]
                 await sequential(client, room_id, bot_id, 5)  # warm up
@@ -163,9 +197,18 @@ async def measure(synapse: Synapse, base: Path, args: argparse.Namespace) -> tup
                 rps = statistics.median(len(run) / sum(run) for run in runs[name])
                 quantiles = statistics.quantiles(latencies, n=20)
                 sizes = ANSWER_SIZES.pop(bots[name][1], [0])
-                results.append(Result(name, mode, statistics.mean(sizes), rps, statistics.median(latencies) * 1000,
-                                      quantiles[18] * 1000, statistics.median(rates[name]),
-                                      cpu[name].per_answer_ms()))
+                results.append(
+                    Result(
+                        name,
+                        mode,
+                        statistics.mean(sizes),
+                        rps,
+                        statistics.median(latencies) * 1000,
+                        quantiles[18] * 1000,
+                        statistics.median(rates[name]),
+                        cpu[name].per_answer_ms(),
+                    )
+                )
                 cpu[name].reset()
                 print(results[-1], flush=True)
         memory = {name: psutil.Process(process.pid).memory_info().rss for name, (process, _) in bots.items()}
@@ -208,7 +251,9 @@ class _Cpu:
         return self.seconds / max(self.answers, 1) * 1000
 
 
-def render(results: list[Result], memory: dict[str, int], synapse_start: float, args: argparse.Namespace) -> str:
+def render(
+    results: list[Result], memory: dict[str, int], synapse_start: float, args: argparse.Namespace
+) -> str:
     lines = [
         f"Machine: {machine()}. Synapse {_synapse_version()} on 127.0.0.1 with SQLite, started in "
         f"{synapse_start:.1f} s. Command: `.venv/bin/python bench/matrix_roundtrip.py`.",
@@ -225,22 +270,30 @@ def render(results: list[Result], memory: dict[str, int], synapse_start: float, 
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
-        lines.append(f"| {result.mode} | {result.bot} | {result.answer_chars:.0f} | {result.sequential_rps:.1f} | "
-                     f"{result.p50_ms:.1f} | {result.p95_ms:.1f} | {result.concurrent_rps:.1f} | "
-                     f"{result.cpu_ms:.1f} |")
+        lines.append(
+            f"| {result.mode} | {result.bot} | {result.answer_chars:.0f} | {result.sequential_rps:.1f} | "
+            f"{result.p50_ms:.1f} | {result.p95_ms:.1f} | {result.concurrent_rps:.1f} | "
+            f"{result.cpu_ms:.1f} |"
+        )
     lines.append("")
     for mode in ("plain", "encrypted"):
         by_bot = {r.bot: r for r in results if r.mode == mode}
         ours, echo, padded = by_bot[OURS], by_bot[ECHO], by_bot[PADDED]
-        lines.append(f"- {mode}: ours / echo = {ours.sequential_rps / echo.sequential_rps:.2f} (1 user), "
-                     f"{ours.concurrent_rps / echo.concurrent_rps:.2f} ({args.users} users), target ≥ 0.8; "
-                     f"ours / padded echo = {ours.sequential_rps / padded.sequential_rps:.2f}, "
-                     f"{ours.concurrent_rps / padded.concurrent_rps:.2f}")
-    lines.append(f"- resident memory after the run: ours {memory[OURS] / 2**20:.0f} MB, "
-                 f"echo bot {memory[ECHO] / 2**20:.0f} MB")
-    lines.append("- Synapse, the three bots and the asking clients share the machine: the numbers move by about "
-                 "±15 % between runs. Round trips are dominated by Synapse (40–60 ms here); our bot's CPU per "
-                 "answer is within about 1 ms of the echo bot's (the core's answer and its database).")
+        lines.append(
+            f"- {mode}: ours / echo = {ours.sequential_rps / echo.sequential_rps:.2f} (1 user), "
+            f"{ours.concurrent_rps / echo.concurrent_rps:.2f} ({args.users} users), target ≥ 0.8; "
+            f"ours / padded echo = {ours.sequential_rps / padded.sequential_rps:.2f}, "
+            f"{ours.concurrent_rps / padded.concurrent_rps:.2f}"
+        )
+    lines.append(
+        f"- resident memory after the run: ours {memory[OURS] / 2**20:.0f} MB, "
+        f"echo bot {memory[ECHO] / 2**20:.0f} MB"
+    )
+    lines.append(
+        "- Synapse, the three bots and the asking clients share the machine: the numbers move by about "
+        "±15 % between runs. Round trips are dominated by Synapse (40–60 ms here); our bot's CPU per "
+        "answer is within about 1 ms of the echo bot's (the core's answer and its database)."
+    )
     return "\n".join(lines)
 
 
@@ -256,7 +309,9 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--pad", type=int, default=650, help="characters the padded echo bot adds to both bodies")
+    parser.add_argument(
+        "--pad", type=int, default=650, help="characters the padded echo bot adds to both bodies"
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,8 +37,9 @@ async def sync_once(client: AsyncClient, timeout_ms: int = 0) -> SyncResponse:
     return response
 
 
-async def wait_for_event(client: AsyncClient, room_id: str, match: Callable[[Event], bool],
-                         within: float = 15.0) -> Event:
+async def wait_for_event(
+    client: AsyncClient, room_id: str, match: Callable[[Event], bool], within: float = 15.0
+) -> Event:
     """Sync until an event in the room matches; fails after `within` seconds."""
     deadline = time.monotonic() + within
     undecrypted: list[MegolmEvent] = []
@@ -67,9 +68,15 @@ def _decrypt_late(client: AsyncClient, pending: list[MegolmEvent]) -> list[Event
     return decrypted
 
 
-async def collect_events(client: AsyncClient, room_id: str, seconds: float,
-                         match: Callable[[Event], bool], *, expect: int | None = None,
-                         settle: float = 1.0) -> list[Event]:
+async def collect_events(
+    client: AsyncClient,
+    room_id: str,
+    seconds: float,
+    match: Callable[[Event], bool],
+    *,
+    expect: int | None = None,
+    settle: float = 1.0,
+) -> list[Event]:
     """Matching events arriving within `seconds`; with `expect`, stop `settle` s after that many arrived
     (long enough for a duplicate to show up)."""
     found: list[Event] = []
@@ -88,15 +95,21 @@ def from_bot(bot_id: str, *, msgtype: str = "m.notice") -> Callable[[Event], boo
     def match(event: Event) -> bool:
         content = event.source.get("content", {})
         return event.sender == bot_id and content.get("msgtype") == msgtype
+
     return match
 
 
-async def create_room(client: AsyncClient, invite: list[str], *, direct: bool, encrypted: bool,
-                      name: str | None = None) -> str:
+async def create_room(
+    client: AsyncClient, invite: list[str], *, direct: bool, encrypted: bool, name: str | None = None
+) -> str:
     initial_state = [EnableEncryptionBuilder().as_dict()] if encrypted else []
     response = await client.room_create(
-        is_direct=direct, invite=invite, name=name, initial_state=initial_state,
-        preset=RoomPreset.trusted_private_chat if direct else RoomPreset.private_chat)
+        is_direct=direct,
+        invite=invite,
+        name=name,
+        initial_state=initial_state,
+        preset=RoomPreset.trusted_private_chat if direct else RoomPreset.private_chat,
+    )
     assert isinstance(response, RoomCreateResponse), response
     return str(response.room_id)
 
@@ -120,8 +133,11 @@ async def accept_invites(client: AsyncClient, within: float = 15.0) -> list[tupl
         response = await sync_once(client, timeout_ms=300)
         joined = []
         for room_id, info in response.rooms.invite.items():
-            inviter = next(e.sender for e in info.invite_state
-                           if isinstance(e, InviteMemberEvent) and e.state_key == client.user_id)
+            inviter = next(
+                e.sender
+                for e in info.invite_state
+                if isinstance(e, InviteMemberEvent) and e.state_key == client.user_id
+            )
             await client.join(room_id)
             joined.append((room_id, inviter))
         if joined:
@@ -142,8 +158,10 @@ async def download(client: AsyncClient, mxc: str) -> bytes:
 
     server, _, media_id = mxc.removeprefix("mxc://").partition("/")
     url = f"{client.homeserver}/_matrix/client/v1/media/download/{server}/{media_id}"
-    async with aiohttp.ClientSession() as session, session.get(
-            url, headers={"Authorization": f"Bearer {client.access_token}"}) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers={"Authorization": f"Bearer {client.access_token}"}) as resp,
+    ):
         assert resp.status == 200, await resp.text()
         return await resp.read()
 

@@ -51,10 +51,16 @@ def _config(base: Path, port: int, shared_secret: str) -> dict[str, object]:
     return {
         "server_name": SERVER_NAME,
         "pid_file": str(base / "homeserver.pid"),
-        "listeners": [{
-            "port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
-            "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}],
-        }],
+        "listeners": [
+            {
+                "port": port,
+                "bind_addresses": ["127.0.0.1"],
+                "type": "http",
+                "tls": False,
+                "x_forwarded": False,
+                "resources": [{"names": ["client"], "compress": False}],
+            }
+        ],
         "database": {"name": "sqlite3", "args": {"database": str(base / "homeserver.db")}},
         "log_config": str(base / "log.config"),
         "media_store_path": str(base / "media"),
@@ -131,7 +137,10 @@ class Synapse:
         stderr = (self.base / "stderr.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "synapse.app.homeserver", "-c", str(self.base / "homeserver.yaml")],
-            cwd=self.base, stdout=stderr, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=self.base,
+            stdout=stderr,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         stderr.close()
         while time.monotonic() - started < timeout:
@@ -164,8 +173,9 @@ class Synapse:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def _request(self, method: str, path: str, body: dict[str, object] | None = None,
-                 token: str | None = None) -> dict[str, object]:
+    def _request(
+        self, method: str, path: str, body: dict[str, object] | None = None, token: str | None = None
+    ) -> dict[str, object]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
         request.add_header("Content-Type", "application/json")
@@ -183,32 +193,59 @@ class Synapse:
         password = secrets.token_urlsafe(12)
         nonce = str(self._request("GET", "/_synapse/admin/v1/register")["nonce"])
         mac = hmac.new(self.shared_secret.encode(), digestmod=hashlib.sha1)
-        mac.update(b"\x00".join([nonce.encode(), localpart.encode(), password.encode(),
-                                 b"admin" if admin else b"notadmin"]))
-        result = self._request("POST", "/_synapse/admin/v1/register", {
-            "nonce": nonce, "username": localpart, "password": password, "admin": admin,
-            "mac": mac.hexdigest(),
-        })
-        return TestUser(user_id=str(result["user_id"]), password=password,
-                        access_token=str(result["access_token"]), device_id=str(result["device_id"]))
+        mac.update(
+            b"\x00".join(
+                [nonce.encode(), localpart.encode(), password.encode(), b"admin" if admin else b"notadmin"]
+            )
+        )
+        result = self._request(
+            "POST",
+            "/_synapse/admin/v1/register",
+            {
+                "nonce": nonce,
+                "username": localpart,
+                "password": password,
+                "admin": admin,
+                "mac": mac.hexdigest(),
+            },
+        )
+        return TestUser(
+            user_id=str(result["user_id"]),
+            password=password,
+            access_token=str(result["access_token"]),
+            device_id=str(result["device_id"]),
+        )
 
     def override_ratelimit(self, admin_token: str, user_id: str, *, per_second: int, burst: int) -> None:
         """Set one user's message rate limit (0 and 0: unlimited) through the admin API."""
         from urllib.parse import quote
-        self._request("POST", f"/_synapse/admin/v1/users/{quote(user_id)}/override_ratelimit",
-                      {"messages_per_second": per_second, "burst_count": burst}, token=admin_token)
 
-    async def client(self, user: TestUser | None = None, *, store: Path, localpart: str | None = None,
-                     encryption: bool = True) -> AsyncClient:
+        self._request(
+            "POST",
+            f"/_synapse/admin/v1/users/{quote(user_id)}/override_ratelimit",
+            {"messages_per_second": per_second, "burst_count": burst},
+            token=admin_token,
+        )
+
+    async def client(
+        self,
+        user: TestUser | None = None,
+        *,
+        store: Path,
+        localpart: str | None = None,
+        encryption: bool = True,
+    ) -> AsyncClient:
         """A logged-in nio client for a (new) test user; 429s fail at once instead of waiting."""
         if user is None:
             user = await asyncio.to_thread(self.register, localpart)
         path = store / user.user_id.strip("@").replace(":", "_")
         path.mkdir(parents=True, exist_ok=True)
-        config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=2, encryption_enabled=encryption,
-                                   store_sync_tokens=True)
-        client = AsyncClient(self.url, user.user_id, device_id=user.device_id, store_path=str(path),
-                             config=config)
+        config = AsyncClientConfig(
+            max_limit_exceeded=0, max_timeouts=2, encryption_enabled=encryption, store_sync_tokens=True
+        )
+        client = AsyncClient(
+            self.url, user.user_id, device_id=user.device_id, store_path=str(path), config=config
+        )
         client.restore_login(user.user_id, user.device_id, user.access_token)
         client.test_user = user  # type: ignore[attr-defined]
         return client

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.chat import ChatRef, Reply
-from bot.platforms.base import TemporaryFailure
+from bot.delivery import TemporaryFailure
 from scheduler.outbox import OutboxWorker
 from tests.matrix.helpers import (
     collect_events,
@@ -36,7 +36,8 @@ async def _user(synapse: Synapse, stores: Path, clients: list[Any]) -> Any:
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 async def test_restart_resumes_without_duplicates_or_losses(
-        synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any, encrypted: bool) -> None:
+    synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any, encrypted: bool
+) -> None:
     bot = await make_bot()
     anna = await _user(synapse, stores, clients)
     room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=encrypted)
@@ -55,12 +56,13 @@ async def test_restart_resumes_without_duplicates_or_losses(
     assert len(answers) == 2
     assert "Kommende Veranstaltungen" in answers[0].source["content"]["body"]
     assert "!termine" in answers[1].source["content"]["body"]
-    assert [i.text for i in again.ctx.seen] == ["!termine", "!hilfe"]
+    assert [i.text for i in again.recording.seen] == ["!termine", "!hilfe"]
     assert again.client.device_id == device  # the saved login is reused, no new device
 
 
-async def test_first_start_ignores_history(synapse: Synapse, stores: Path, clients: list[Any],
-                                           make_bot: Any) -> None:
+async def test_first_start_ignores_history(
+    synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any
+) -> None:
     anna = await _user(synapse, stores, clients)
     account = synapse.register()
     # The account already sits in a room with an old question (e.g. set up by hand before the bot ran).
@@ -77,11 +79,12 @@ async def test_first_start_ignores_history(synapse: Synapse, stores: Path, clien
     answers = await collect_events(anna, room_id, 10.0, from_bot(bot.user_id), expect=1)
     assert len(answers) == 1
     assert "Vitale Standorte" in answers[0].source["content"]["body"]
-    assert [i.text for i in bot.ctx.seen] == [QUESTION]
+    assert [i.text for i in bot.recording.seen] == [QUESTION]
 
 
-async def test_homeserver_outage_while_running(synapse: Synapse, stores: Path, clients: list[Any],
-                                               make_bot: Any, caplog: pytest.LogCaptureFixture) -> None:
+async def test_homeserver_outage_while_running(
+    synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     bot = await make_bot()
     anna = await _user(synapse, stores, clients)
     room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=True)
@@ -107,15 +110,16 @@ async def test_homeserver_outage_while_running(synapse: Synapse, stores: Path, c
 
 
 async def test_rate_limit_is_waited_out_briefly_then_handed_back(
-        synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any,
-        caplog: pytest.LogCaptureFixture) -> None:
+    synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     admin = synapse.register(admin=True)
     bot = await make_bot(max_rate_wait=3.0)
     anna = await _user(synapse, stores, clients)
     room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=False)
     await wait_joined(anna, room_id, bot.user_id)
-    await asyncio.to_thread(synapse.override_ratelimit, admin.access_token, bot.user_id,
-                            per_second=1, burst=1)
+    await asyncio.to_thread(
+        synapse.override_ratelimit, admin.access_token, bot.user_id, per_second=1, burst=1
+    )
     caplog.set_level(logging.WARNING, logger="bot.platforms.matrix")
 
     for text in ("!hilfe", "!termine", QUESTION):
@@ -127,7 +131,7 @@ async def test_rate_limit_is_waited_out_briefly_then_handed_back(
     assert waits, "the 429s were waited out and logged"
 
     # A push that would wait longer than allowed is handed back to the outbox with the server's retry time.
-    bot.max_rate_wait = 0.0
+    bot.transport.max_rate_wait = 0.0
     chat = ChatRef("matrix", room_id, True)
     with pytest.raises(TemporaryFailure) as failure:
         for _ in range(3):
@@ -141,18 +145,18 @@ async def test_rate_limit_is_waited_out_briefly_then_handed_back(
         await say(anna, room_id, text)
     deferred: list[Any] = []
     for _ in range(50):
-        deferred = await outbox_rows(bot.ctx)
+        deferred = await outbox_rows(bot.core)
         if deferred:
             break
         await asyncio.sleep(0.1)
     assert deferred and all(row.chat_id == room_id for row in deferred)
-    bot.ctx.senders["matrix"] = bot
-    worker = OutboxWorker(bot.ctx)
+    bot.core.transports["matrix"] = bot
+    worker = OutboxWorker(bot.core)
     for _ in range(6):
         await asyncio.sleep(1.0)
-        bot.ctx.clock.fixed += timedelta(seconds=2)  # BOT_NOW stands still; retries are due by the clock
+        bot.core.clock.fixed += timedelta(seconds=2)  # BOT_NOW stands still; retries are due by the clock
         await worker.drain_once()
-        if all(row.status == "sent" for row in await outbox_rows(bot.ctx)):
+        if all(row.status == "sent" for row in await outbox_rows(bot.core)):
             break
     answers = await collect_events(anna, room_id, 10.0, from_bot(bot.user_id), expect=len(questions))
     assert len(answers) == len(questions)
@@ -167,8 +171,9 @@ async def outbox_rows(ctx: Any) -> list[Any]:
         return list((await session.scalars(select(OutboxMessage))).all())
 
 
-async def test_login_by_access_token_and_after_a_revoked_login(synapse: Synapse, stores: Path,
-                                                               clients: list[Any], make_bot: Any) -> None:
+async def test_login_by_access_token_and_after_a_revoked_login(
+    synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any
+) -> None:
     bot = await make_bot(token_login=True)
     assert bot.client.device_id == bot.test_user.device_id
     anna = await _user(synapse, stores, clients)
@@ -194,21 +199,30 @@ async def test_login_by_access_token_and_after_a_revoked_login(synapse: Synapse,
     await wait_for_event(anna, room_id, from_bot(again.user_id))
 
 
-async def test_long_downtime_gap_is_fetched(synapse: Synapse, stores: Path, clients: list[Any],
-                                            make_bot: Any) -> None:
+async def test_long_downtime_gap_is_fetched(
+    synapse: Synapse, stores: Path, clients: list[Any], make_bot: Any
+) -> None:
     bot = await make_bot(timeline_limit=3)
     anna = await _user(synapse, stores, clients)
     room_id = await create_room(anna, [bot.user_id], direct=True, encrypted=True)
     await wait_joined(anna, room_id, bot.user_id)
     await bot.stop()
 
-    texts = [f"!details {slug}" for slug in ("webtalk-vitale-standorte", "webtalk-groesste-zukunft",
-                                             "webtalk-willkommen", "roundtable-leerstand-bid-isg",
-                                             "projektauftakt-innenstadt-2030", "webtalk-vitale-standorte")]
+    texts = [
+        f"!details {slug}"
+        for slug in (
+            "webtalk-vitale-standorte",
+            "webtalk-groesste-zukunft",
+            "webtalk-willkommen",
+            "roundtable-leerstand-bid-isg",
+            "projektauftakt-innenstadt-2030",
+            "webtalk-vitale-standorte",
+        )
+    ]
     for text in texts:
         await say(anna, room_id, text)
     again = await make_bot(user=bot.test_user, data_dir=bot.settings.data_dir, timeline_limit=3)
 
     answers = await collect_events(anna, room_id, 10.0, from_bot(bot.user_id), expect=len(texts))
     assert len(answers) == len(texts)
-    assert [i.text for i in again.ctx.seen] == texts
+    assert [i.text for i in again.recording.seen] == texts

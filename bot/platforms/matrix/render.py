@@ -1,63 +1,20 @@
-"""Matrix message content: replies as m.notice with HTML, button hints, reactions, cleaning incoming text."""
+"""Matrix message content: replies as m.notice with HTML, button hints, edits, relations, incoming text."""
 
 from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from typing import Any
 
-from bot.chat import Reply
-from bot.services.textnorm import fold
-from bot.text import html_to_matrix, html_to_plain
-
-# Reacting with one of these to a message about an event runs the command for that event as the reacting user.
-REACTION_COMMANDS: dict[str, str] = {"✅": "anmelden", "❌": "abmelden", "📅": "kalender"}
+from bot.chat import Reply, leading_emoji, reaction_actions
+from bot.text import fold, html_to_plain
 
 _REPLY_FALLBACK_HTML = re.compile(r"<mx-reply>.*?</mx-reply>", re.S)
 
 
-def subject_slug(subject: str | None) -> str | None:
-    """The event slug of a message subject such as "event:<slug>"."""
-    if subject and subject.startswith("event:"):
-        return subject.removeprefix("event:") or None
-    return None
-
-
-def emoji_key(text: str) -> str:
-    """A reaction key compared without variation selectors (clients send "ℹ️" and "ℹ" alike)."""
-    return text.replace("\ufe0f", "").strip()
-
-
-def leading_emoji(label: str) -> str | None:
-    """The emoji a button label starts with ("✅ Anmelden" -> "✅"), or None."""
-    first = label.split(maxsplit=1)[0] if label.strip() else ""
-    if any(ch.isascii() and ch.isalnum() for ch in first):
-        return None
-    # "ℹ️" is a letter followed by the emoji variation selector; most emoji are symbols (So).
-    if "\ufe0f" in first or any(unicodedata.category(ch) == "So" for ch in first):
-        return emoji_key(first) or None
-    return None
-
-
-def reaction_actions(reply: Reply) -> dict[str, str]:
-    """Emoji -> command for the buttons of a reply whose label starts with an emoji used once in it."""
-    found: dict[str, list[str]] = {}
-    for row in reply.buttons:
-        for button in row:
-            emoji = leading_emoji(button.label)
-            if emoji:
-                found.setdefault(emoji, []).append(button.action)
-    return {emoji: actions[0] for emoji, actions in found.items() if len(actions) == 1}
-
-
-def reaction_action(key: str, subject: str | None) -> str | None:
-    """The command a documented reaction stands for on a message about an event (no buttons known)."""
-    slug = subject_slug(subject)
-    command = REACTION_COMMANDS.get(emoji_key(key))
-    if slug is None or command is None:
-        return None
-    return f"/{command} {slug}"
+def html_to_matrix(markup: str) -> str:
+    """Turn the Telegram HTML subset into Matrix `formatted_body` (newlines become <br>)."""
+    return markup.replace("\n", "<br>")
 
 
 def as_bang(action: str) -> str:
@@ -131,16 +88,37 @@ def add_relation(content: dict[str, Any], *, reply_to: str | None, thread_root: 
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
 
 
-def file_content(filename: str, mime_type: str, size: int, *, url: str | None = None,
-                 encrypted_file: dict[str, Any] | None = None) -> dict[str, Any]:
+def file_content(
+    filename: str,
+    mime_type: str,
+    size: int,
+    *,
+    url: str | None = None,
+    encrypted_file: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """An m.file message: `url` in plain rooms, the encrypted `file` object in encrypted ones."""
-    content: dict[str, Any] = {"msgtype": "m.file", "body": filename, "filename": filename,
-                               "info": {"mimetype": mime_type, "size": size}}
+    content: dict[str, Any] = {
+        "msgtype": "m.file",
+        "body": filename,
+        "filename": filename,
+        "info": {"mimetype": mime_type, "size": size},
+    }
     if encrypted_file is not None:
         content["file"] = encrypted_file
     else:
         content["url"] = url
     return content
+
+
+def is_notice(content: dict[str, Any]) -> bool:
+    """An m.notice: another bot's message, never answered (so bots do not answer each other)."""
+    return content.get("msgtype") == "m.notice"
+
+
+def is_edit(content: dict[str, Any]) -> bool:
+    """An m.replace edit of an earlier message."""
+    relates = content.get("m.relates_to")
+    return isinstance(relates, dict) and relates.get("rel_type") == "m.replace"
 
 
 def strip_reply_fallback(body: str) -> str:
@@ -182,8 +160,10 @@ def pill_labels(content: dict[str, Any], user_id: str) -> list[str]:
     if not isinstance(formatted, str):
         return []
     pattern = rf'<a\s+href="https://matrix\.to/#/{re.escape(user_id)}"\s*>(.*?)</a>'
-    return [html.unescape(re.sub(r"<[^>]*>", "", label)).strip()
-            for label in re.findall(pattern, _REPLY_FALLBACK_HTML.sub("", formatted), flags=re.S)]
+    return [
+        html.unescape(re.sub(r"<[^>]*>", "", label)).strip()
+        for label in re.findall(pattern, _REPLY_FALLBACK_HTML.sub("", formatted), flags=re.S)
+    ]
 
 
 def relation_of(content: dict[str, Any]) -> tuple[str | None, str | None]:

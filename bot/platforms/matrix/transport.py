@@ -1,4 +1,4 @@
-"""Sending on Matrix: notices, files, direct chats, within the homeserver's rate limits; nio's client."""
+"""Sending on Matrix: notices, files, edits, direct chats, within the server's rate limits; nio's client."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import io
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp.client_exceptions import ClientConnectionError
 from nio import (
@@ -26,20 +26,12 @@ from nio import (
 )
 from nio.event_builders import EnableEncryptionBuilder
 
-from bot.chat import Attachment, ChatRef, Reply
-from bot.platforms.base import TemporaryFailure, Unreachable
-from bot.platforms.matrix_render import (
-    add_relation,
-    edit_content,
-    file_content,
-    notice_content,
-    reaction_actions,
-)
-from bot.platforms.matrix_session import LocalStore, MatrixSession
-from bot.services.messages import SubjectRecorder
-
-if TYPE_CHECKING:
-    from bot.app import AppContext
+from bot.chat import Attachment, ChatRef, Platform, Reply, reaction_actions
+from bot.context import SubjectLog
+from bot.delivery import TemporaryFailure, Unreachable
+from bot.platforms.matrix.render import add_relation, edit_content, file_content, notice_content
+from bot.platforms.matrix.session import LocalStore, MatrixSession
+from bot.text import fold
 
 logger = logging.getLogger(__name__)
 
@@ -85,59 +77,88 @@ class MatrixClient(AsyncClient):
                 save(new)
                 saved.update(new)
 
-        self.store.save_encrypted_rooms = save_new  # type: ignore[method-assign]
+        self.store.save_encrypted_rooms = save_new
 
     async def receive_response(self, response: Any) -> None:
-        if isinstance(response, (SyncResponse, KeysQueryResponse)) \
-                and self._lock_owner is not asyncio.current_task():
+        if (
+            isinstance(response, (SyncResponse, KeysQueryResponse))
+            and self._lock_owner is not asyncio.current_task()
+        ):
             async with self.crypto_section():
                 await super().receive_response(response)
         else:
             await super().receive_response(response)
 
 
-class Outgoing:
-    """The adapter's sending half (mixed into MatrixAdapter): `send` for the outbox, answers, files."""
+class MatrixTransport:
+    """Sends replies on Matrix: notices, files, edits, direct chats, paced and within the rate limits.
 
-    platform: str
-    ctx: AppContext
-    client: MatrixClient | None
-    max_rate_wait: float
-    push_interval: float
-    session_path: Path
-    _session: MatrixSession
-    _store: LocalStore | None
-    _subjects: SubjectRecorder
-    _commands: frozenset[str]
-    _synced: asyncio.Condition
-    _seen_rooms: set[str]
-    _direct_lock: asyncio.Lock
-    _push_lock: asyncio.Lock
-    _last_push: float
-    _rate_limited_until: float
+    The adapter gives it the logged-in client, the local store and the session (for the direct chats) in
+    `attach()`; the sync loop tells it which rooms a sync showed (`synced()`), for new direct chats.
+    """
 
-    def _local(self) -> LocalStore:
-        if self._store is None:
-            raise TemporaryFailure("Matrix adapter is not running")
-        return self._store
+    platform = Platform.MATRIX.value
 
-    def _require_client(self) -> MatrixClient:
+    def __init__(
+        self,
+        *,
+        session_path: Path,
+        subjects: SubjectLog,
+        command_names: frozenset[str] = frozenset(),
+        max_rate_wait: float = 10.0,
+        push_interval: float = 0.1,
+    ) -> None:
+        self.session_path = session_path
+        self.subjects = subjects
+        self.commands = frozenset(fold(name) for name in command_names)
+        self.max_rate_wait = max_rate_wait
+        self.push_interval = push_interval
+        self.client: MatrixClient | None = None
+        self.rooms_seen: set[str] = set()
+        self._store: LocalStore | None = None
+        self._session: MatrixSession | None = None
+        self._synced = asyncio.Condition()
+        self._direct_lock = asyncio.Lock()
+        self._push_lock = asyncio.Lock()
+        self._last_push = 0.0
+        self._rate_limited_until = 0.0
+
+    def attach(self, client: MatrixClient, store: LocalStore, session: MatrixSession) -> None:
+        self.client, self._store, self._session = client, store, session
+
+    def detach(self) -> None:
+        self.client, self._store, self._session = None, None, None
+
+    def require_client(self) -> MatrixClient:
         if self.client is None:
             raise TemporaryFailure("Matrix adapter is not running")
         return self.client
 
-    def _is_private(self, room: MatrixRoom) -> bool:
-        return room.member_count <= 2
+    def _parts(self) -> tuple[LocalStore, MatrixSession]:
+        if self._store is None or self._session is None:
+            raise TemporaryFailure("Matrix adapter is not running")
+        return self._store, self._session
 
-    def _chat(self, room: MatrixRoom) -> ChatRef:
-        return ChatRef(platform=self.platform, id=room.room_id, is_private=self._is_private(room))
+    def chat(self, room: MatrixRoom) -> ChatRef:
+        """A room as a chat: rooms with at most two members are direct chats."""
+        return ChatRef(platform=self.platform, id=room.room_id, is_private=room.member_count <= 2)
 
-    async def send(self, chat: ChatRef, reply: Reply, *, paced: bool = True) -> str | None:
-        """Deliver one reply (the outbox's sender); a user id as chat id means that user's direct chat."""
+    async def synced(self, joined: Iterable[str]) -> None:
+        """A sync showed these joined rooms (wakes a wait for a new direct chat)."""
+        self.rooms_seen.update(joined)
+        async with self._synced:
+            self._synced.notify_all()
+
+    async def send(self, chat: ChatRef, reply: Reply) -> str | None:
+        """Deliver one reply (the outbox's transport), paced."""
+        return await self.deliver(chat, reply)
+
+    async def deliver(self, chat: ChatRef, reply: Reply, *, paced: bool = True) -> str:
+        """Send to a room, or to a user's direct chat when the chat id is a user id ("@anna:example.org")."""
         if paced:
             await self._pace()
-        room_id = await self._direct_room(chat.id) if chat.id.startswith("@") else chat.id
-        return await self._send_reply(room_id, reply, reply_to=None, thread_root=None)
+        room_id = await self.direct_room(chat.id) if chat.id.startswith("@") else chat.id
+        return await self.send_reply(room_id, reply)
 
     async def _pace(self) -> None:
         """Space pushes to many rooms so a digest does not run into the homeserver's rate limit."""
@@ -148,66 +169,82 @@ class Outgoing:
                 await asyncio.sleep(wait)
             self._last_push = loop.time()
 
-    async def _send_reply(self, room_id: str, reply: Reply, *, reply_to: str | None,
-                          thread_root: str | None, edit_of: str | None = None) -> str:
-        client = self._require_client()
+    async def send_reply(
+        self,
+        room_id: str,
+        reply: Reply,
+        *,
+        reply_to: str | None = None,
+        thread_root: str | None = None,
+        edit_of: str | None = None,
+    ) -> str:
+        """Send one reply into a room (as a reply, in a thread, or as an edit); returns its event id."""
+        client = self.require_client()
+        store, _ = self._parts()
         room = client.rooms.get(room_id)
         if room is None:
             raise Unreachable(f"not a member of {room_id}")
-        content = notice_content(reply, commands=self._commands)
+        content = notice_content(reply, commands=self.commands)
         if edit_of:
             await self._room_send(room_id, edit_content(content, edit_of))
             event_id = edit_of  # reactions keep pointing at the original message
         else:
             add_relation(content, reply_to=reply_to, thread_root=thread_root)
             event_id = await self._room_send(room_id, content)
-        if reply.buttons:
-            self._local().remember(event_id, reaction_actions(reply))
+        if reply.buttons or not edit_of:
+            store.remember_sent(event_id, reaction_actions(reply))
         if reply.attachment is not None:
-            await self._send_file(room, reply.attachment, thread_root=thread_root)
+            store.remember_sent(await self._send_file(room, reply.attachment, thread_root=thread_root))
         if reply.subject:
-            self._subjects.add(self._chat(room), event_id, reply.subject)
+            self.subjects.add(self.chat(room), event_id, reply.subject)
         return event_id
 
     async def _room_send(self, room_id: str, content: dict[str, Any]) -> str:
-        client = self._require_client()
+        client = self.require_client()
         room = client.rooms.get(room_id)
         encrypted = room is not None and room.encrypted
 
         async def send_once() -> Any:
             if encrypted:  # the lock covers the request only, never a wait for the rate limit
                 async with client.crypto_section():
-                    return await client.room_send(room_id, "m.room.message", content,
-                                                  ignore_unverified_devices=True)
+                    return await client.room_send(
+                        room_id, "m.room.message", content, ignore_unverified_devices=True
+                    )
             return await client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
 
         try:
-            response = await self._call("send", send_once)
+            response = await self.call("send", send_once)
         except LocalProtocolError as exc:
             raise Unreachable(f"cannot send to {room_id}: {exc}") from None
         if isinstance(response, RoomSendResponse):
             return str(response.event_id)
         raise failure(f"send to {room_id}", response)
 
-    async def _send_file(self, room: MatrixRoom, attachment: Attachment, *, thread_root: str | None) -> None:
-        client = self._require_client()
+    async def _send_file(self, room: MatrixRoom, attachment: Attachment, *, thread_root: str | None) -> str:
+        client = self.require_client()
         encrypt = bool(room.encrypted)
-        uploaded, keys = await self._call("upload", lambda: client.upload(
-            io.BytesIO(attachment.data), content_type=attachment.mime_type, filename=attachment.filename,
-            encrypt=encrypt, filesize=len(attachment.data)))
+        uploaded, keys = await self.call(
+            "upload",
+            lambda: client.upload(
+                io.BytesIO(attachment.data),
+                content_type=attachment.mime_type,
+                filename=attachment.filename,
+                encrypt=encrypt,
+                filesize=len(attachment.data),
+            ),
+        )
         if not isinstance(uploaded, UploadResponse):
             raise failure("upload", uploaded)
+        size = len(attachment.data)
         if encrypt and keys is not None:
             encrypted = {"url": uploaded.content_uri, "mimetype": attachment.mime_type, **keys}
-            content = file_content(attachment.filename, attachment.mime_type, len(attachment.data),
-                                   encrypted_file=encrypted)
+            content = file_content(attachment.filename, attachment.mime_type, size, encrypted_file=encrypted)
         else:
-            content = file_content(attachment.filename, attachment.mime_type, len(attachment.data),
-                                   url=uploaded.content_uri)
+            content = file_content(attachment.filename, attachment.mime_type, size, url=uploaded.content_uri)
         add_relation(content, reply_to=None, thread_root=thread_root)
-        await self._room_send(room.room_id, content)
+        return await self._room_send(room.room_id, content)
 
-    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one request; wait out 429 M_LIMIT_EXCEEDED up to `max_rate_wait` s (logged), then give up.
 
         A 429 holds back every request of the adapter until the server's retry time, so that many concurrent
@@ -238,40 +275,65 @@ class Outgoing:
             await asyncio.sleep(wait)
             waited += wait
 
-    async def _direct_room(self, user_id: str) -> str:
+    # ----- direct chats
+
+    def remember_direct(self, user_id: str, room_id: str) -> None:
+        """The user invited the bot to this direct chat."""
+        _, session = self._parts()
+        session.direct_rooms[user_id] = room_id
+        session.save(self.session_path)
+
+    def forget_room(self, room_id: str) -> None:
+        """The bot left this room: it is nobody's direct chat any more."""
+        if self._session is not None:
+            direct = self._session.direct_rooms
+            self._session.direct_rooms = {u: r for u, r in direct.items() if r != room_id}
+
+    async def direct_room(self, user_id: str) -> str:
         """The direct chat with a user: a known one, one shared only with them, or a new encrypted one."""
-        client = self._require_client()
+        client = self.require_client()
+        _, session = self._parts()
         async with self._direct_lock:
-            known = self._session.direct_rooms.get(user_id)
+            known = session.direct_rooms.get(user_id)
             room = client.rooms.get(known) if known else None
             if room is not None and user_id in room.users:
                 return room.room_id
             for room in client.rooms.values():
                 if room.member_count == 2 and user_id in room.users:
-                    self._session.direct_rooms[user_id] = room.room_id
+                    session.direct_rooms[user_id] = room.room_id
                     return room.room_id
-            profile = await self._call("profile", lambda: client.get_profile(user_id))
-            if isinstance(profile, ProfileGetError):
-                raise failure(f"profile of {user_id}", profile)
-            response = await self._call("create direct chat", lambda: client.room_create(
-                is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat,
-                initial_state=[EnableEncryptionBuilder().as_dict()]))
-            if isinstance(response, RoomCreateError):
-                raise failure(f"direct chat with {user_id}", response)
-            room_id = str(response.room_id)
-            await self._wait_for_room(room_id, user_id)
-            self._session.direct_rooms[user_id] = room_id
-            self._session.save(self.session_path)
+            room_id = await self._open_direct(client, user_id)
+            session.direct_rooms[user_id] = room_id
+            session.save(self.session_path)
             logger.info("Matrix: opened a direct chat %s with %s", room_id, user_id)
             return room_id
 
+    async def _open_direct(self, client: MatrixClient, user_id: str) -> str:
+        profile = await self.call("profile", lambda: client.get_profile(user_id))
+        if isinstance(profile, ProfileGetError):
+            raise failure(f"profile of {user_id}", profile)
+        response = await self.call(
+            "create direct chat",
+            lambda: client.room_create(
+                is_direct=True,
+                invite=[user_id],
+                preset=RoomPreset.trusted_private_chat,
+                initial_state=[EnableEncryptionBuilder().as_dict()],
+            ),
+        )
+        if isinstance(response, RoomCreateError):
+            raise failure(f"direct chat with {user_id}", response)
+        room_id = str(response.room_id)
+        await self._wait_for_room(room_id, user_id)
+        return room_id
+
     async def _wait_for_room(self, room_id: str, user_id: str, wait: float = 15.0) -> None:
         """Wait until sync shows the new room encrypted with the user invited (and their devices queried)."""
-        client = self._require_client()
+        client = self.require_client()
 
         def ready() -> bool:
             room = client.rooms.get(room_id)
-            if room_id not in self._seen_rooms or room is None:
+            if room_id not in self.rooms_seen or room is None:
                 return False
             return bool(room.encrypted) and user_id in room.users
 
