@@ -14,14 +14,21 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from bot.clock import Clock
-from bot.config import BUNDLED_CONTENT_DIR, Settings
+from bot.config import BUNDLED_CONTENT_DIR, ConfigError, Settings
 from bot.context import AppContext
 from bot.db.session import Database
 from bot.delivery import Transport
 from bot.notices import Notices
 from bot.platforms.console import ConsoleAdapter
 from bot.render import Renderer
-from bot.services.content import sync_content
+from bot.services.content import (
+    ContentSourceMismatch,
+    prepare_content,
+    recorded_source,
+    removals,
+    source_of,
+    sync_content,
+)
 from bot.services.events import EventService
 from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
@@ -48,8 +55,8 @@ class Adapter(Transport, Protocol):
         """Stop receiving, finish in-flight work, close connections."""
 
 
-def uses_demo_content(settings: Settings) -> bool:
-    return settings.content_dir.resolve() == BUNDLED_CONTENT_DIR.resolve()
+def is_demo_content(directory: Path | str | None) -> bool:
+    return directory is not None and Path(directory).resolve() == BUNDLED_CONTENT_DIR.resolve()
 
 
 async def build_context(
@@ -59,13 +66,26 @@ async def build_context(
     sync: bool = True,
     content_dir: Path | None = None,
     ticking: bool = False,
+    read_only: bool = False,
 ) -> AppContext:
-    """Create the application: migrate the database, load content, build services."""
-    demo_clock = settings.now is None and uses_demo_content(settings)
-    clock = Clock(settings.now or (DEMO_NOW if demo_clock else None), ticking=ticking)
-    db = Database(database_url or settings.effective_database_url)
-    await db.upgrade()
-    renderer = Renderer(settings.tz)
+    """Create the application: migrate the database, load content, build services.
+
+    `read_only` opens an existing, up-to-date database without changing anything (no migration, no sync);
+    its content is whatever was synced into it. The demo clock runs only on the bundled demo content.
+    """
+    db = Database(database_url or settings.effective_database_url, read_only=read_only)
+    try:
+        content = await _prepare_database(db, read_only=read_only)
+        source: Path | str | None = content if read_only else (content_dir or settings.content_dir)
+        demo_clock = settings.now is None and is_demo_content(source)
+        clock = Clock(settings.now or (DEMO_NOW if demo_clock else None), ticking=ticking)
+        renderer = Renderer(settings.tz)
+        notices = Notices(renderer)
+        if sync and not read_only:
+            await sync_at_start(db, content_dir or settings.content_dir, now=clock.now(), notices=notices)
+    except BaseException:
+        await db.dispose()
+        raise
     outbox = Outbox(db)
     messages = SentMessages(db, clock)
     ctx = AppContext(
@@ -76,22 +96,53 @@ async def build_context(
         router=build_router(),
         events=EventService(db),
         members=MemberService(db),
-        registrations=RegistrationService(db, clock, outbox, Notices(renderer), language=settings.language),
+        registrations=RegistrationService(db, clock, outbox, notices, language=settings.language),
         outbox=outbox,
         messages=messages,
         subjects=SubjectRecorder(messages),
         demo_clock=demo_clock,
     )
-    if sync:
-        directory = content_dir or settings.content_dir
-        try:
-            await sync_content(db, directory)
-        except ContentError as exc:
-            # The database keeps the last good content; the operator sees every bad file.
-            for path, reason in exc.problems:
-                logger.error("content not loaded: %s: %s", path, reason)
     await ctx.events.refresh(force=True)
     return ctx
+
+
+async def _prepare_database(db: Database, *, read_only: bool) -> str | None:
+    """Migrate (or, read-only, check the schema); returns the content folder the database was synced from."""
+    if not read_only:
+        await db.upgrade()
+        return await recorded_source(db)
+    if not await db.at_head():
+        raise ConfigError("the database is not up to date: run `stadtretter db upgrade` first")
+    return await recorded_source(db)
+
+
+async def sync_at_start(db: Database, directory: Path, *, now: datetime, notices: Notices) -> None:
+    """Load the content folder; what would withdraw registered events waits for a person to confirm it.
+
+    Bad files keep the last good content (each is logged); another folder than the recorded one is refused
+    (ContentSourceMismatch, a ConfigError).
+    """
+    recorded = await recorded_source(db)
+    if recorded is not None and recorded != source_of(directory):
+        raise ContentSourceMismatch(recorded, directory)
+    try:
+        content = await prepare_content(db, directory)
+    except ContentError as exc:
+        for path, reason in exc.problems:
+            logger.error("content not loaded: %s: %s", path, reason)
+        return
+    gone = await removals(db, content)
+    # (A database from before the folder was recorded is checked by sync_content itself.)
+    if gone.risky() and recorded is not None:
+        logger.error(
+            "content not synced: it would withdraw %d event(s) with registrations and remove %d item(s); "
+            "review and confirm with: stadtretter content sync %s",
+            gone.events_with_registrations,
+            gone.items,
+            directory,
+        )
+        return
+    await sync_content(db, directory, now=now, notices=notices, content=content)
 
 
 def build_adapters(ctx: AppContext) -> list[Adapter]:

@@ -6,6 +6,8 @@ job that pushes later show a member the same words and the same buttons.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.chat import Button, Reply, about
 from bot.render import Renderer
 from bot.services.catalog import EventView
@@ -42,5 +44,19 @@ class Notices:
         return Reply(
             self.renderer.render("reminder", lang, event=event),
             buttons=((calendar_button(event.slug, lang),),),
+            subject=about("event", event.slug),
+        )
+
+    def withdrawn(self, lang: str, event: EventView) -> Reply:
+        """Told once to everyone registered or waiting when an event's file disappears."""
+        return Reply(
+            self.renderer.render("event_withdrawn", lang, event=event), subject=about("event", event.slug)
+        )
+
+    def moved(self, lang: str, event: EventView, previous_start: datetime) -> Reply:
+        """Told once per change to everyone registered or waiting when an event's start moves."""
+        return Reply(
+            self.renderer.render("event_moved", lang, event=event, previous_start=previous_start),
+            buttons=((calendar_button(event.slug, lang), cancel_button(event.slug, lang)),),
             subject=about("event", event.slug),
         )

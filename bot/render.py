@@ -13,6 +13,8 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from bot.text import paragraphs, teaser
+
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "content" / "templates"
 
@@ -54,6 +56,24 @@ KIND_PLURALS = {
 }
 
 
+ORGANIZATION_KINDS = {
+    "de": {
+        "municipality": ("Kommune", "Kommunen"),
+        "company": ("Unternehmen", "Unternehmen"),
+        "partner": ("Partner", "Partner"),
+        "association": ("Verband", "Verbände"),
+        "other": ("Organisation", "Organisationen"),
+    },
+    "en": {
+        "municipality": ("municipality", "municipalities"),
+        "company": ("company", "companies"),
+        "partner": ("partner", "partners"),
+        "association": ("association", "associations"),
+        "other": ("organisation", "organisations"),
+    },
+}
+
+
 class Renderer:
     """Jinja2 with autoescape and StrictUndefined; one template per message, both languages inside."""
 
@@ -67,7 +87,16 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
-        self.env.filters.update(kind=self._kind, kinds=self._kinds, upfirst=lambda s: s[:1].upper() + s[1:])
+        self.env.filters.update(
+            kind=self._kind,
+            kinds=self._kinds,
+            upfirst=lambda s: s[:1].upper() + s[1:],
+            paragraphs=paragraphs,
+            teaser=teaser,
+            org_kind=lambda k, lang="de", plural=False: ORGANIZATION_KINDS.get(
+                lang, ORGANIZATION_KINDS["de"]
+            ).get(k, ("", ""))[1 if plural else 0],
+        )
 
     def render(self, name: str, lang: str, **context: Any) -> str:
         lang = lang if lang in ("de", "en") else "de"
@@ -82,6 +111,9 @@ class Renderer:
                 d, format="d MMMM" if lang == "en" else "d. MMMM", locale=lang
             ),
             "time": lambda dt: self.format_time(dt, lang),
+            "on": lambda dt: format_date(
+                self.local(dt), format="d MMMM y" if lang == "en" else "d. MMMM y", locale=lang
+            ),
             "number": lambda n: format_decimal(n, locale=lang),
             "raw": Markup,
         }

@@ -18,6 +18,7 @@ from bot.chat import ChatRef, Incoming, Kind, Person, Reply, emoji_key, split_su
 from bot.config import Settings
 from bot.render import Renderer
 from bot.services.catalog import EventView
+from bot.services.items import ItemRef
 from bot.services.messages import SentMessages
 from bot.services.questions import Intent
 from bot.text import MAX_INPUT_CHARS, clean_input, fold, tokens
@@ -67,6 +68,7 @@ class Response:
     replies: list[Reply]
     intent: Intent = Intent.COMMAND
     events: tuple[EventView, ...] = ()
+    items: tuple[ItemRef, ...] = ()
 
 
 HandlerResult = list[Reply] | Response

@@ -56,3 +56,25 @@ def _link_text(match: re.Match[str]) -> str:
     href, label = html.unescape(match.group(1)), match.group(2)
     plain_label = html.unescape(_TAG.sub("", label))
     return plain_label if plain_label == href else f"{label} ({match.group(1)})"
+
+
+def paragraphs(text: str) -> list[str]:
+    """Paragraphs of a Markdown body: blank lines separate them; hard line breaks inside one become spaces."""
+    blocks = re.split(r"\n[ \t]*\n", text.strip())
+    return [
+        " ".join(line.strip() for line in block.splitlines() if line.strip())
+        for block in blocks
+        if block.strip()
+    ]
+
+
+def teaser(text: str, limit: int = 280) -> str:
+    """The first paragraph, cut after a sentence or word within `limit` characters."""
+    first = next(iter(paragraphs(text)), "")
+    if len(first) <= limit:
+        return first
+    cut = first[:limit]
+    sentence = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    if sentence >= limit // 2:
+        return cut[: sentence + 1]
+    return cut[: cut.rfind(" ")].rstrip(",;:–-") + " …"

@@ -7,7 +7,8 @@ import re
 from bot.chat import Attachment, Reply, about
 from bot.context import AppContext
 from bot.router import Request, Response, Router
-from bot.services.questions import EVENT_INTENTS, Answer, Intent, Query, answer_question
+from bot.services.items import ItemRef
+from bot.services.questions import EVENT_INTENTS, ITEM_TYPES, Answer, Intent, Query, answer_question
 from handlers.common import MAX_LISTED, list_buttons, resolve_event, subject_for
 
 # Answers that are one template about the assistant itself rather than about events.
@@ -25,12 +26,17 @@ def ask(ctx: AppContext, text: str, *, previous: Query | None = None) -> Answer:
         catalog=ctx.events.catalog,
         faq=ctx.events.faq,
         previous=previous,
+        items=ctx.events.items,
     )
 
 
 def respond(ctx: AppContext, answer: Answer, lang: str) -> Response:
-    """The Answer rendered, with its intent and events."""
-    return Response(answer_replies(ctx, answer, lang), answer.intent, tuple(answer.events))
+    """The Answer rendered, with its intent, events and items."""
+    items = tuple(i.ref for i in answer.items)
+    entry = ctx.events.faq_entry(answer.faq_slug) if answer.faq_slug else None
+    if entry is not None:
+        items = (ItemRef("faq", entry.slug, entry.questions[0]),)
+    return Response(answer_replies(ctx, answer, lang), answer.intent, tuple(answer.events), items)
 
 
 def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
@@ -38,6 +44,8 @@ def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
     if answer.intent is Intent.FAQ:
         entry = ctx.events.faq_entry(answer.faq_slug or "")
         return [Reply(ctx.render("faq", lang, answer=entry.answer if entry else ""))]
+    if answer.intent in ITEM_TYPES:
+        return [Reply(ctx.render("items", lang, answer=answer), subject=_item_subject(answer))]
     if answer.intent in _SIMPLE:
         return [Reply(ctx.render(answer.intent, lang, answer=answer, commands=ctx.router.visible_commands()))]
     if answer.intent is Intent.HOW_TO_REGISTER:
@@ -72,6 +80,13 @@ def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
             subject=subject_for(events),
         )
     ]
+
+
+def _item_subject(answer: Answer) -> str | None:
+    """An answer showing one impulse is about it, so replies to it can reach the impulse's discussion."""
+    if len(answer.items) == 1 and answer.items[0].type == "impulse":
+        return about("impulse", answer.items[0].slug)
+    return None
 
 
 @router.text

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -77,6 +79,7 @@ class StatusType(TypeDecorator[E]):
 
 
 def status_check(column: str, enum: type[StrEnum], name: str) -> CheckConstraint:
+    """Only the enum's values fit the column (also for writes that bypass the models)."""
     allowed = ", ".join(f"'{member.value}'" for member in enum)
     return CheckConstraint(f"{column} IN ({allowed})", name=name)
 
@@ -86,6 +89,7 @@ class Base(DeclarativeBase):
 
 
 CONTENT_REVISION = "content_revision"
+CONTENT_SOURCE = "content_source"  # the folder the content was synced from (resolved path)
 
 
 class AppState(Base):
@@ -114,6 +118,9 @@ class Event(Base):
     location: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     content_hash: Mapped[str] = mapped_column(String(64))
+    featured: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set when the event's file disappeared: hidden from answers, its registrations kept.
+    withdrawn_at: Mapped[datetime | None]
 
 
 class Faq(Base):
@@ -136,6 +143,79 @@ class Impulse(Base):
     author: Mapped[str] = mapped_column(String(200))
     post_at: Mapped[datetime]
     body: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    withdrawn_at: Mapped[datetime | None]
+
+
+class News(Base):
+    """Aktuelle Informationen."""
+
+    __tablename__ = "news"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    published_at: Mapped[datetime] = mapped_column(index=True)
+    url: Mapped[str | None] = mapped_column(String(500))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    body: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Practice(Base):
+    """Best Practices und Handlungsempfehlungen."""
+
+    __tablename__ = "practices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    published_at: Mapped[datetime] = mapped_column(index=True)
+    organization: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    people: Mapped[list[str]] = mapped_column(default=list)
+    url: Mapped[str | None] = mapped_column(String(500))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    body: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class OrganizationKind(StrEnum):
+    MUNICIPALITY = "municipality"
+    COMPANY = "company"
+    PARTNER = "partner"
+    ASSOCIATION = "association"
+    OTHER = "other"
+
+
+class Organization(Base):
+    """A member organisation that joined the network (the newsletter's "Neue Stadtretter-Unternehmen")."""
+
+    __tablename__ = "organizations"
+    __table_args__ = (status_check("kind", OrganizationKind, "ck_organizations_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[OrganizationKind] = mapped_column(StatusType(OrganizationKind))
+    joined_at: Mapped[datetime] = mapped_column(index=True)
+    city: Mapped[str | None] = mapped_column(String(100))
+    url: Mapped[str | None] = mapped_column(String(500))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    body: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Edition(Base):
+    """One week's subject line and editorial; the slug is the ISO week ("2020-W40")."""
+
+    __tablename__ = "editions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(10), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    author: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
     content_hash: Mapped[str] = mapped_column(String(64))
 
 

@@ -11,31 +11,31 @@ from icalendar import Event as IcsEvent
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
-from bot.db.models import CONTENT_REVISION, AppState, Event, Faq, Impulse
+from bot.db.models import (
+    CONTENT_REVISION,
+    AppState,
+    Edition,
+    Event,
+    Faq,
+    Impulse,
+    News,
+    Organization,
+    Practice,
+)
 from bot.db.session import Database
 from bot.services.catalog import Catalog, EventView
+from bot.services.items import (
+    ItemCatalog,
+    edition_view,
+    impulse_view,
+    member_view,
+    news_view,
+    practice_view,
+)
 from bot.services.questions import FaqEntry, answer_question
 from bot.text import fold
 
 logger = logging.getLogger(__name__)
-
-
-def to_view(row: Event) -> EventView:
-    return EventView(
-        id=row.id,
-        slug=row.slug,
-        title=row.title,
-        kind=row.kind,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        speakers=tuple(row.speakers or ()),
-        organizer=row.organizer,
-        tags=tuple(row.tags or ()),
-        registration_url=row.registration_url,
-        capacity=row.capacity,
-        location=row.location,
-        description=row.description,
-    )
 
 
 class EventService:
@@ -44,6 +44,9 @@ class EventService:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.catalog = Catalog.build([])
+        # Withdrawn events (their file disappeared): no longer answered, but managers can still export them.
+        self.withdrawn: dict[str, EventView] = {}
+        self.items = ItemCatalog.build([])
         self.faq: list[FaqEntry] = []
         self._revision: str | None = None
 
@@ -55,10 +58,27 @@ class EventService:
                 return False
             events = (await session.scalars(select(Event))).all()
             faq_rows = (await session.scalars(select(Faq))).all()
-        self.catalog = Catalog.build([to_view(row) for row in events])
+            items = [
+                *map(news_view, (await session.scalars(select(News))).all()),
+                *map(practice_view, (await session.scalars(select(Practice))).all()),
+                *map(member_view, (await session.scalars(select(Organization))).all()),
+                *map(
+                    impulse_view,
+                    (await session.scalars(select(Impulse).where(Impulse.withdrawn_at.is_(None)))).all(),
+                ),
+            ]
+            editions = [edition_view(row) for row in (await session.scalars(select(Edition))).all()]
+        self.catalog = Catalog.build([EventView.of(row) for row in events if row.withdrawn_at is None])
+        self.withdrawn = {row.slug: EventView.of(row) for row in events if row.withdrawn_at is not None}
+        self.items = ItemCatalog.build(items, editions)
         self.faq = [FaqEntry(r.slug, r.language, tuple(r.questions), r.answer) for r in faq_rows]
         self._revision = revision
-        logger.info("catalog loaded: %d events, %d FAQ entries", len(events), len(faq_rows))
+        logger.info(
+            "catalog loaded: %d events, %d other items, %d FAQ entries",
+            len(events),
+            len(items),
+            len(faq_rows),
+        )
         return True
 
     def faq_entry(self, slug: str) -> FaqEntry | None:
@@ -91,7 +111,10 @@ class EventService:
     async def latest_impulse(self, *, now: datetime) -> Impulse | None:
         async with self.db.sessions() as session:
             return await session.scalar(
-                select(Impulse).where(Impulse.post_at <= now).order_by(Impulse.post_at.desc()).limit(1)
+                select(Impulse)
+                .where(Impulse.post_at <= now, Impulse.withdrawn_at.is_(None))
+                .order_by(Impulse.post_at.desc())
+                .limit(1)
             )
 
     def calendar_file(self, event: EventView, *, now: datetime) -> bytes:

@@ -1,10 +1,11 @@
-"""Understands members' free-text questions about events and finds exactly the events that answer them."""
+"""Understands members' free-text questions and finds exactly what answers them: events, or the newsletter's
+news, best practices, new members and impulse."""
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -14,24 +15,34 @@ from rapidfuzz import fuzz
 
 from bot.services.catalog import Catalog, EventView
 from bot.services.dates import DateRange, InvalidDate, find_date_range
+from bot.services.items import ItemCatalog, ItemType, ItemView
 from bot.services.vocabulary import (
     GLOSSARY,
     GREETINGS,
     HELP_PHRASES,
     HELP_WORDS,
     HOWTO_WORDS,
+    IMPULSE_WORDS,
     JOINED,
+    JOINED_WORDS,
     KIND_CANONICAL,
     KIND_WORDS,
     LIST_PHRASES,
     LIST_WORDS,
+    MEMBER_WORDS,
+    NEW_WORDS,
+    NEWS_WORDS,
+    NEWSLETTER_PHRASES,
     NEXT_WORDS,
+    ORGANIZATION_WORDS,
+    PRACTICE_WORDS,
     REGISTER_WORDS,
     SECOND_WORDS,
     STOPWORDS,
     THANKS_WORDS,
     TIME_WORDS,
     TOPIC_MARKERS,
+    WHO_WORDS,
 )
 from bot.text import stem, tokens
 
@@ -44,6 +55,10 @@ class Intent(StrEnum):
     EVENT_TIME = "event_time"
     HOW_TO_REGISTER = "how_to_register"
     FAQ = "faq"
+    NEWS = "news"
+    PRACTICE = "practice"
+    NEW_MEMBERS = "new_members"
+    IMPULSE = "impulse"
     THANKS = "thanks"
     GREETING = "greeting"
     HELP = "help"
@@ -57,6 +72,13 @@ class Intent(StrEnum):
 
 
 EVENT_INTENTS = frozenset({Intent.NEXT_EVENT, Intent.EVENT_LIST, Intent.EVENT_TIME})
+ITEM_INTENTS = {
+    ItemType.NEWS: Intent.NEWS,
+    ItemType.PRACTICE: Intent.PRACTICE,
+    ItemType.MEMBER: Intent.NEW_MEMBERS,
+    ItemType.IMPULSE: Intent.IMPULSE,
+}
+MAX_ITEMS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +100,10 @@ class Answer:
     unmatched: tuple[str, ...] = ()
     written_date: str | None = None
     next_event: EventView | None = None  # offered when nothing matched, never as the answer itself
+    items: list[ItemView] = field(default_factory=list)
+    # Offered when no item fits the question (the newest of the kind asked for), never the answer itself.
+    other_items: list[ItemView] = field(default_factory=list)
+    organization_kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +144,14 @@ class Parsed:
     topic_scores: dict[int, int] = field(default_factory=dict)
     topic_hits: dict[int, int] = field(default_factory=dict)
     topic_like: set[str] = field(default_factory=set)
+    # The newsletter's other parts: words asking for a kind of item, and words matching items.
+    cues: set[ItemType] = field(default_factory=set)
+    new: bool = False  # "neu", "new"
+    member_words: bool = False  # "Mitglied", "Netzwerk", "dabei"
+    organization_kinds: list[str] = field(default_factory=list)
+    item_topics: list[str] = field(default_factory=list)
+    item_scores: dict[int, int] = field(default_factory=dict)
+    item_hits: dict[int, int] = field(default_factory=dict)
 
     @property
     def word_set(self) -> set[str]:
@@ -153,6 +187,23 @@ class Parsed:
     def narrows(self) -> bool:
         """Whether the question names a kind, date, speaker or position (so it is about events)."""
         return bool(self.kind or self.dates or self.speaker_words or self.ordinal)
+
+    @property
+    def item_cue(self) -> ItemType | None:
+        """The kind of item a question asks for by its words, if any."""
+        words = self.word_set
+        if ItemType.IMPULSE in self.cues:
+            return ItemType.IMPULSE
+        if ItemType.PRACTICE in self.cues:
+            return ItemType.PRACTICE
+        new_people = self.new and bool(words & WHO_WORDS or self.member_words or self.organization_kinds)
+        if new_people or words & JOINED_WORDS or (self.member_words and self.organization_kinds):
+            return ItemType.MEMBER
+        if ItemType.NEWS in self.cues:
+            return ItemType.NEWS
+        if self.new and not (self.kind or self.lists_events or self.speaker_words):
+            return ItemType.NEWS
+        return None
 
     @property
     def unknown_topics(self) -> tuple[str, ...]:
@@ -201,8 +252,9 @@ def answer_question(
     catalog: Catalog,
     faq: Sequence[FaqEntry] = (),
     previous: Query | None = None,
+    items: ItemCatalog | None = None,
 ) -> Answer:
-    """Work out what is asked and which events answer it; never guesses an event that does not fit.
+    """Work out what is asked and what answers it; never guesses an event or item that does not fit.
 
     `previous` is the chat's last question: a follow-up such as "Und der übernächste?" keeps its kind.
     """
@@ -210,25 +262,37 @@ def answer_question(
         return Answer(Intent.EMPTY)
     local_now = now.astimezone(tz)
     try:
-        parsed = parse(text, now=local_now, catalog=catalog, previous=previous)
+        parsed = parse(text, now=local_now, catalog=catalog, items=items, previous=previous)
     except InvalidDate as exc:
         return Answer(Intent.INVALID_DATE, written_date=exc.written)
-    decision = classify(parsed, faq)
+    decision = classify(parsed, faq, catalog=catalog, items=items, now=local_now)
+    if decision.intent in ITEM_TYPES and items is not None:
+        return select_items(parsed, decision.intent, items, now=local_now)
     return select(parsed, decision, catalog=catalog, now=local_now)
 
 
-def parse(text: str, *, now: datetime, catalog: Catalog, previous: Query | None = None) -> Parsed:
+def parse(
+    text: str,
+    *,
+    now: datetime,
+    catalog: Catalog,
+    items: ItemCatalog | None = None,
+    previous: Query | None = None,
+) -> Parsed:
     """Read the date expression, then every word: ordinal, kind, speaker, topic or unknown.
 
     `now` is in the user's time zone. Raises InvalidDate for a date that does not exist.
     """
+    for pattern, phrase in NEWSLETTER_PHRASES:
+        text = pattern.sub(phrase, text)
     dates, rest = find_date_range(text, now)
     for pattern, joined in JOINED:
         rest = pattern.sub(joined, rest)
     words = tokens(rest)
     parsed = Parsed(text=text, rest=rest, words=words, dates=dates, topic_like=_topic_like(text, words))
     for word in words:
-        _read_word(parsed, word, catalog)
+        if not _newsletter_word(parsed, word):
+            _read_word(parsed, word, catalog, items, now)
     follow_up = bool(parsed.word_set & {"und", "and", "also"}) or (parsed.ordinal and len(words) <= 4)
     if previous is not None and previous.kind and follow_up:
         if not (parsed.kind or parsed.speaker_words or parsed.topics):
@@ -236,7 +300,29 @@ def parse(text: str, *, now: datetime, catalog: Catalog, previous: Query | None 
     return parsed
 
 
-def _read_word(parsed: Parsed, word: str, catalog: Catalog) -> None:
+_CUES = {
+    **dict.fromkeys(NEWS_WORDS, ItemType.NEWS),
+    **dict.fromkeys(PRACTICE_WORDS, ItemType.PRACTICE),
+    **dict.fromkeys(IMPULSE_WORDS, ItemType.IMPULSE),
+}
+
+
+def _newsletter_word(parsed: Parsed, word: str) -> bool:
+    """Record a word that asks for a kind of item ("Neuigkeiten", "neu", "Mitglied"); True if it was one."""
+    if word in _CUES:
+        parsed.cues.add(_CUES[word])
+    elif word in NEW_WORDS:
+        parsed.new = True
+    elif word in MEMBER_WORDS:
+        parsed.member_words = True
+    else:
+        if word in ORGANIZATION_WORDS:
+            parsed.organization_kinds.append(ORGANIZATION_WORDS[word])  # and read on: it may be a topic
+        return False
+    return True
+
+
+def _read_word(parsed: Parsed, word: str, catalog: Catalog, items: ItemCatalog | None, now: datetime) -> None:
     if word in SECOND_WORDS:
         parsed.ordinal = 2
         return
@@ -255,26 +341,41 @@ def _read_word(parsed: Parsed, word: str, catalog: Catalog) -> None:
         parsed.speakers = by_speaker if known is None else (known & by_speaker or known | by_speaker)
         parsed.speaker_words.append(word)
         return
-    matched = _topic_matches(word, catalog)
+    matched = _topic_matches(word, catalog.expand)
     if matched:
         parsed.topics.append(word)
-        for index, weight in matched.items():
-            parsed.topic_scores[index] = parsed.topic_scores.get(index, 0) + weight
-            parsed.topic_hits[index] = parsed.topic_hits.get(index, 0) + 1
-    elif word not in parsed.unmatched:
+        _add_scores(parsed.topic_scores, parsed.topic_hits, matched)
+    in_items = _topic_matches(word, lambda w: items.expand(w, now)) if items is not None else {}
+    if in_items:
+        parsed.item_topics.append(word)
+        _add_scores(parsed.item_scores, parsed.item_hits, in_items)
+    if not matched and not in_items and word not in parsed.unmatched:
         parsed.unmatched.append(word)
 
 
-def _topic_matches(word: str, catalog: Catalog) -> dict[int, int]:
-    """Events (catalog positions, weight) a topic word matches, also through its German translation."""
-    matched = dict(catalog.expand(word))
+def _add_scores(scores: dict[int, int], hits: dict[int, int], matched: dict[int, int]) -> None:
+    for index, weight in matched.items():
+        scores[index] = scores.get(index, 0) + weight
+        hits[index] = hits.get(index, 0) + 1
+
+
+def _topic_matches(word: str, expand: Callable[[str], dict[int, int]]) -> dict[int, int]:
+    """Documents (positions, weight) a topic word matches, also through its German translation."""
+    matched = dict(expand(word))
     for german in GLOSSARY.get(word, ()):
-        for index, weight in catalog.expand(german).items():
+        for index, weight in expand(german).items():
             matched[index] = max(weight, matched.get(index, 0))
     return matched
 
 
-def classify(parsed: Parsed, faq: Sequence[FaqEntry] = ()) -> Decision:
+def classify(
+    parsed: Parsed,
+    faq: Sequence[FaqEntry] = (),
+    *,
+    catalog: Catalog | None = None,
+    items: ItemCatalog | None = None,
+    now: datetime | None = None,
+) -> Decision:
     """Decide what the question asks for, from what `parse` found."""
     if parsed.wants_registration and (parsed.word_set & HOWTO_WORDS or not parsed.has_event_filter):
         return Decision(Intent.HOW_TO_REGISTER)
@@ -282,6 +383,13 @@ def classify(parsed: Parsed, faq: Sequence[FaqEntry] = ()) -> Decision:
         about_us = _about_the_assistant(parsed, faq)
         if about_us is not None:
             return about_us
+    cue = parsed.item_cue if items is not None else None
+    if cue is not None and not (parsed.kind or parsed.speaker_words or parsed.ordinal):
+        return Decision(ITEM_INTENTS[cue])
+    if not parsed.narrows and items is not None and catalog is not None and now is not None:
+        better = _items_answer_better(parsed, catalog, items, now)
+        if better is not None:
+            return Decision(ITEM_INTENTS[better])
     if not parsed.has_event_filter:
         vague = _without_event_filter(parsed)
         if vague is not None:
@@ -293,6 +401,20 @@ def classify(parsed: Parsed, faq: Sequence[FaqEntry] = ()) -> Decision:
     if parsed.asks_time and (parsed.speaker_words or parsed.topics or parsed.kind):
         return Decision(Intent.EVENT_TIME)
     return Decision(Intent.EVENT_LIST)
+
+
+def _items_answer_better(
+    parsed: Parsed, catalog: Catalog, items: ItemCatalog, now: datetime
+) -> ItemType | None:
+    """The kind of item that matches the question's words better than any upcoming event, if one does."""
+    if not parsed.item_scores:
+        return None
+    best_item = max(parsed.item_scores, key=lambda i: (parsed.item_hits[i], parsed.item_scores[i]))
+    upcoming = {catalog.position[e.slug] for e in catalog.upcoming(now)}
+    event_ranks = [(parsed.topic_hits[i], s) for i, s in parsed.topic_scores.items() if i in upcoming]
+    if (parsed.item_hits[best_item], parsed.item_scores[best_item]) > max(event_ranks, default=(0, 0)):
+        return items.items[best_item].type
+    return None
 
 
 def _about_the_assistant(parsed: Parsed, faq: Sequence[FaqEntry]) -> Decision | None:
@@ -315,6 +437,44 @@ def _without_event_filter(parsed: Parsed) -> Decision | None:
     if not (parsed.asks_for_events or parsed.wants_registration):
         return Decision(Intent.UNKNOWN)
     return None
+
+
+ITEM_TYPES = {intent: kind for kind, intent in ITEM_INTENTS.items()}
+
+
+def select_items(parsed: Parsed, intent: Intent, items: ItemCatalog, *, now: datetime) -> Answer:
+    """The visible items of the kind asked for that fit the question: by relevance, else newest first."""
+    kind = ITEM_TYPES[intent]
+    pool = items.visible(now, kind)
+    if parsed.dates is not None:
+        first, last = parsed.dates.start, parsed.dates.end
+        pool = [i for i in pool if first <= i.date.astimezone(now.tzinfo).date() <= last]
+    wanted = tuple(dict.fromkeys(parsed.organization_kinds)) if kind is ItemType.MEMBER else ()
+    if wanted:
+        pool = [i for i in pool if i.kind in wanted]
+    asked = [w for w in dict.fromkeys((*parsed.item_topics, *parsed.topics, *parsed.unknown_topics))]
+    asked = [w for w in asked if w not in ORGANIZATION_WORDS]
+    found = _ranked(pool, items, parsed) if asked else pool
+    if kind is ItemType.IMPULSE:
+        found = found[:1]
+    answer = Answer(intent, query=parsed.query(), items=found[:MAX_ITEMS], organization_kinds=wanted)
+    if not answer.items:
+        answer.other_items = items.visible(now, kind)[:3]
+    return answer
+
+
+def _ranked(pool: list[ItemView], items: ItemCatalog, parsed: Parsed) -> list[ItemView]:
+    """The items matching the most question words, then the clearly relevant ones, newest first on ties."""
+    scored = [(i, items.position[(i.type, i.slug)]) for i in pool]
+    scored = [(i, p) for i, p in scored if p in parsed.item_scores]
+    if not scored:
+        return []
+    best_hits = max(parsed.item_hits[p] for _, p in scored)
+    scored = [(i, p) for i, p in scored if parsed.item_hits[p] == best_hits]
+    best = max(parsed.item_scores[p] for _, p in scored)
+    scored = [(i, p) for i, p in scored if parsed.item_scores[p] * 5 >= best * 3]
+    scored.sort(key=lambda pair: (-parsed.item_scores[pair[1]], -pair[0].date.timestamp()))
+    return [i for i, _ in scored]
 
 
 def select(parsed: Parsed, decision: Decision, *, catalog: Catalog, now: datetime) -> Answer:

@@ -151,3 +151,53 @@ LIST_PHRASES = re.compile(
     r"\b(?:steht\s+an|stehen\s+an|what'?s\s+on|what\s+is\s+on|coming\s+up|ist\s+los|geht\s+ab|agenda|"
     r"programm|schedule|happening|anything\s+on)\b"
 )
+
+# --- the newsletter's other parts: news, best practices, new members, the impulse --------------------
+
+# Words that ask for news ("Was gibt es Neues?", "Any news on funding?").
+NEWS_WORDS = frozenset(
+    "neues neuigkeit neuigkeiten news nachricht nachrichten meldung meldungen pressemeldung "
+    "pressemeldungen pressemitteilung pressemitteilungen aktuelles updates".split()
+)
+# Words that ask for best practices ("Gibt es ein Best Practice zu Leerstand?").
+PRACTICE_WORDS = frozenset(
+    "bestpractice bestpractices praxisbeispiel praxisbeispiele beispiel beispiele vorbild vorbilder "
+    "erfolgsbeispiel erfolgsbeispiele fallbeispiel fallbeispiele handlungsempfehlung handlungsempfehlungen "
+    "erfahrungsbericht erfahrungsberichte example examples practice practices casestudy casestudies".split()
+)
+IMPULSE_WORDS = frozenset("impuls impulse impulses impulsen wochenimpuls denkanstoss denkanstoesse".split())
+# "neu", "new": with who/members/kinds of organisations they ask for new members, alone for news.
+NEW_WORDS = frozenset(
+    "neu neue neuen neuer new newest latest recent recently kuerzlich zuletzt juengst frisch".split()
+)
+# Words around new members that name no subject of their own ("neu im Netzwerk", "neu dabei").
+MEMBER_WORDS = frozenset(
+    "mitglied mitglieder mitgliedern member members netzwerk netzwerks network dabei joined beigetreten "
+    "dazugekommen hinzugekommen".split()
+)
+WHO_WORDS = frozenset("wer who".split())
+# Words that alone say someone joined.
+JOINED_WORDS = frozenset("joined beigetreten dazugekommen hinzugekommen".split())
+# Kinds of member organisations, as members name them.
+ORGANIZATION_WORDS: dict[str, str] = {
+    **dict.fromkeys(
+        "kommune kommunen gemeinde gemeinden stadt staedte staedten municipality municipalities towns "
+        "cities city".split(),
+        "municipality",
+    ),
+    **dict.fromkeys(
+        "unternehmen firma firmen startup startups company companies business businesses".split(), "company"
+    ),
+    **dict.fromkeys("partner partnern partners".split(), "partner"),
+    **dict.fromkeys(
+        "verband verbaende verbaenden verein vereine association associations".split(), "association"
+    ),
+}
+# Phrases whose words would otherwise read as a date ("der Woche") or as two words ("best practice").
+NEWSLETTER_PHRASES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bimpuls(?:e|es)?\s+(?:der|dieser|dieser\s+einen)\s+woche\b", re.I), "impuls"),
+    (re.compile(r"\bimpulse\s+of\s+the\s+week\b", re.I), "impulse"),
+    (re.compile(r"\b(?:this|the)\s+week'?s\s+impulse\b", re.I), "impulse"),
+    (re.compile(r"\bbest[\s-]+practices?\b", re.I), "bestpractice"),
+    (re.compile(r"\bcase[\s-]+stud(?:y|ies)\b", re.I), "casestudy"),
+]

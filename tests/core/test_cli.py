@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,8 @@ def test_ask_json_on_the_demo_examples(tmp_path: Path) -> None:
         [],
     ]
     first = records[0]
-    assert set(first) == {"question", "intent", "events", "text"}
+    assert set(first) == {"question", "intent", "events", "items", "text"}
+    assert first["items"] == []
     assert first["intent"] == "next_event"
     assert first["events"][0] == {
         "slug": "webtalk-vitale-standorte",
@@ -168,3 +170,74 @@ def test_ask_answers_bad_input_without_failing(tmp_path: Path) -> None:
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["intent"] for r in records] == ["too_long", "unknown", "invalid_date"]
     assert all(r["events"] == [] and r["text"] for r in records)
+
+
+def make_manager_content(tmp_path: Path) -> Path:
+    content = tmp_path / "mycontent"
+    shutil.copytree(OTHER_CONTENT, content)
+    return content
+
+
+def test_content_sync_refuses_a_folder_one_level_too_deep(tmp_path: Path) -> None:
+    content = make_manager_content(tmp_path)
+    assert run(["content", "sync", str(content)], tmp_path).returncode == 0
+    result = run(["content", "sync", str(content / "events")], tmp_path)
+    assert result.returncode == 1
+    assert f"did you mean {content}?" in result.stderr and "nothing changed" in result.stderr
+
+
+def test_content_sync_shows_and_asks_before_withdrawing(tmp_path: Path) -> None:
+    content = make_manager_content(tmp_path)
+    assert run(["content", "sync", str(content)], tmp_path).returncode == 0
+    for name in ("sommerfest", "webtalk-rueckblick", "webtalk-popup-stores", "workshop-citylogistik"):
+        (content / "events" / f"{name}.md").unlink()
+    dry = run(["content", "sync", str(content), "--dry-run"], tmp_path)
+    assert dry.returncode == 0 and "dry run: nothing changed" in dry.stdout
+    assert "  - sommerfest (withdrawn)" in dry.stdout
+    refused = run(["content", "sync", str(content)], tmp_path)  # stdin is not a terminal: no question
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert "4 removed" in refused.stdout
+    applied = run(["content", "sync", str(content), "--yes"], tmp_path)
+    assert applied.returncode == 0 and "content synced from" in applied.stdout
+
+
+def test_the_demo_never_overwrites_a_managers_content(tmp_path: Path) -> None:
+    content = make_manager_content(tmp_path)
+    assert run(["content", "sync", str(content)], tmp_path).returncode == 0
+    for args in (["chat"], ["run"]):
+        result = run(args, tmp_path, stdin="hallo\n")  # no BOT_CONTENT_DIR: the bundled demo
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(content) in lines[0] and "--switch" in lines[0]
+    other = run(["content", "sync"], tmp_path)
+    assert other.returncode == 2 and "--switch" in other.stderr
+    ok = run(["chat"], tmp_path, stdin="nächstes Seminar\n", env={"BOT_CONTENT_DIR": str(content)})
+    assert ok.returncode == 0 and "Schaufenster" in ok.stdout
+
+
+def test_ask_reads_the_real_database_without_writing(tmp_path: Path) -> None:
+    content = make_manager_content(tmp_path)
+    assert run(["content", "sync", str(content)], tmp_path).returncode == 0
+    database = tmp_path / "data" / "stadtretter.sqlite3"
+    before = database.read_bytes()
+    questions = ["Wann ist der nächste WebTalk?", "/einwilligen Sommerfest", "meine Anmeldungen"]
+    result = run(["ask", "--json", "--now", "2027-03-08T08:00:00+01:00", *questions], tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["slug"] for e in records[0]["events"]] == ["webtalk-foerderprogramme"]
+    assert records[1]["intent"] == "error"  # it would have stored a consent
+    assert database.read_bytes() == before
+
+
+def test_ask_on_a_content_folder_runs_on_the_real_clock(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    soon = datetime.now(UTC) + timedelta(days=10)
+    content = tmp_path / "mine"
+    (content / "events").mkdir(parents=True)
+    front = f"title: Adventsmarkt-Runde\nkind: roundtable\nstarts_at: {soon:%Y-%m-%d}T10:00:00+00:00"
+    (content / "events" / "adventsmarkt.md").write_text(f"---\n{front}\n---\nText\n", encoding="utf-8")
+    question = f"Was läuft am {soon.day}.{soon.month}.?"
+    result = run(["ask", "--json", "--content", str(content), question], tmp_path)
+    record = json.loads(result.stdout)
+    assert [e["slug"] for e in record["events"]] == ["adventsmarkt"], record

@@ -248,3 +248,88 @@ async def test_follow_up_keeps_the_kind_of_the_last_question(ctx: AppContext) ->
     assert "Roundtables" in follow_up and "Die größte Zukunft" not in follow_up
     other_chat = text_of(await say(ctx, "Und der übernächste?", user="bert"))
     assert "Die größte Zukunft aller Zeiten" in other_chat
+
+
+# --- the newsletter's other parts: news, best practices, new members, the impulse ---------------------
+
+DEMO_ITEM_CASES: list[tuple[str, str, list[str]]] = [
+    ("Was gibt es Neues?", "news", ["massnahmen-innenstaedte"]),
+    ("Gibt es Neuigkeiten zu Förderprogrammen?", "news", ["massnahmen-innenstaedte"]),
+    ("What's new?", "news", ["massnahmen-innenstaedte"]),
+    ("Any news on funding?", "news", ["massnahmen-innenstaedte"]),
+    ("Gibt es Neuigkeiten zu Wasserstoff?", "news", []),
+    ("Gibt es ein Best Practice zu Leerstand?", "practice", []),
+    ("Gibt es Best Practices?", "practice", ["taunus-innovation-campus", "einbecker-modell"]),
+    ("Was macht Einbeck im Stadtmarketing?", "practice", ["einbecker-modell"]),
+    ("Gibt es ein Beispiel zur Wirtschaftsförderung?", "practice", ["taunus-innovation-campus"]),
+    ("Was erzählt Alexander Schwarz?", "practice", ["taunus-innovation-campus"]),
+    ("Wer ist neu im Netzwerk?", "new_members", ["mapstar"]),
+    ("Welche Kommunen sind neu dabei?", "new_members", []),
+    ("Welche Unternehmen sind neu dabei?", "new_members", ["mapstar"]),
+    ("Wer ist Mapstar?", "new_members", ["mapstar"]),
+    ("Who is new in the network?", "new_members", ["mapstar"]),
+    ("Was ist der Impuls der Woche?", "impulse", ["2020-09-28-thinius"]),
+    ("What is the impulse of the week?", "impulse", ["2020-09-28-thinius"]),
+]
+
+OTHER_ITEM_CASES: list[tuple[str, str, list[str]]] = [
+    ("Was gibt es Neues?", "news", ["innenstadtfonds-verlaengert", "netzwerk-300"]),
+    ("Gibt es Neuigkeiten zum Innenstadtfonds?", "news", ["innenstadtfonds-verlaengert"]),
+    ("Any news about funding?", "news", ["innenstadtfonds-verlaengert"]),
+    ("Gibt es ein Best Practice zur Logistik?", "practice", ["lieferboxen-goerlitz"]),
+    ("Any best practice on logistics?", "practice", ["lieferboxen-goerlitz"]),
+    ("Was macht Lübeck?", "practice", ["luebeck-gruene-hoefe"]),
+    ("Gibt es Beispiele für Stadtgrün?", "practice", ["luebeck-gruene-hoefe"]),
+    ("Wer ist neu im Netzwerk?", "new_members", ["stadt-bad-kreuznach", "freiraum-kollektiv"]),
+    ("Welche Kommunen sind neu dabei?", "new_members", ["stadt-bad-kreuznach"]),
+    ("Welche Vereine sind neu?", "new_members", ["freiraum-kollektiv"]),
+    ("Gibt es neue Unternehmen?", "new_members", []),  # Lumen joins tomorrow: not shown yet
+    ("Was ist der Impuls der Woche?", "impulse", ["2027-03-08-janssen"]),
+    ("Impulse of the week?", "impulse", ["2027-03-08-janssen"]),
+]
+
+
+def item_slugs(ctx: AppContext, question: str) -> tuple[str, list[str]]:
+    answer = ask(ctx, question)
+    return answer.intent.value, [i.slug for i in answer.items]
+
+
+@pytest.mark.parametrize(("question", "intent", "expected"), DEMO_ITEM_CASES)
+async def test_demo_newsletter_questions(
+    ctx: AppContext, question: str, intent: str, expected: list[str]
+) -> None:
+    assert item_slugs(ctx, question) == (intent, expected)
+    answer = ask(ctx, question)
+    text = "\n".join(r.plain for r in answer_replies(ctx, answer, "de"))
+    for item in answer.items:
+        assert item.title in text
+    assert "foerder" not in text  # never an internal word form
+
+
+@pytest.mark.parametrize(("question", "intent", "expected"), OTHER_ITEM_CASES)
+async def test_other_newsletter_questions(
+    other_ctx: AppContext, question: str, intent: str, expected: list[str]
+) -> None:
+    assert item_slugs(other_ctx, question) == (intent, expected)
+
+
+async def test_event_questions_stay_event_answers_with_items_around(other_ctx: AppContext) -> None:
+    for question, slugs in OTHER_CASES:
+        answer = ask(other_ctx, question)
+        assert answer.items == [], question
+        assert [e.slug for e in answer.events] == slugs, question
+
+
+async def test_nothing_fitting_offers_the_latest_items(ctx: AppContext) -> None:
+    answer = ask(ctx, "Welche Kommunen sind neu dabei?")
+    assert [i.slug for i in answer.other_items] == ["mapstar"]
+    text = "\n".join(r.plain for r in answer_replies(ctx, answer, "de"))
+    assert "keine Kommunen neu dabei" in text and "Mapstar" in text
+
+
+async def test_future_items_appear_on_their_date(other_ctx: AppContext) -> None:
+    from datetime import timedelta
+
+    assert "lumen-analytics" not in item_slugs(other_ctx, "Wer ist neu im Netzwerk?")[1]
+    other_ctx.clock.fixed = other_ctx.clock.now() + timedelta(days=2)
+    assert item_slugs(other_ctx, "Wer ist neu im Netzwerk?")[1][0] == "lumen-analytics"
