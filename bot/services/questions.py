@@ -7,6 +7,7 @@ import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -153,15 +154,15 @@ class Parsed:
     item_scores: dict[int, int] = field(default_factory=dict)
     item_hits: dict[int, int] = field(default_factory=dict)
 
-    @property
-    def word_set(self) -> set[str]:
-        return set(self.words)
+    @cached_property
+    def word_set(self) -> frozenset[str]:
+        return frozenset(self.words)
 
-    @property
+    @cached_property
     def asks_time(self) -> bool:
         return bool(self.word_set & TIME_WORDS) or "wie viel uhr" in self.rest or "what time" in self.rest
 
-    @property
+    @cached_property
     def lists_events(self) -> bool:
         return bool(self.word_set & LIST_WORDS) or bool(LIST_PHRASES.search(self.rest))
 
@@ -169,7 +170,7 @@ class Parsed:
     def asks_for_events(self) -> bool:
         return self.lists_events or bool(self.ordinal) or self.asks_time
 
-    @property
+    @cached_property
     def wants_registration(self) -> bool:
         # "Wie melde ich mich ... an?" splits the verb; "sign up" is two words.
         words = self.word_set
@@ -283,8 +284,10 @@ def parse(
 
     `now` is in the user's time zone. Raises InvalidDate for a date that does not exist.
     """
-    for pattern, phrase in NEWSLETTER_PHRASES:
-        text = pattern.sub(phrase, text)
+    lowered = text.lower()
+    if "impuls" in lowered or "practice" in lowered or "case" in lowered:
+        for pattern, phrase in NEWSLETTER_PHRASES:
+            text = pattern.sub(phrase, text)
     dates, rest = find_date_range(text, now)
     for pattern, joined in JOINED:
         rest = pattern.sub(joined, rest)

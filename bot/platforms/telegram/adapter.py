@@ -279,6 +279,8 @@ class TelegramAdapter:
 
     def _without_own_name(self, message: Message, text: str) -> str | None:
         """ "/cmd@ourbot args" -> "/cmd args"; None for a command addressed to another bot."""
+        if not text.startswith("/") or "@" not in text.split(maxsplit=1)[0]:
+            return text  # the common case, without parsing entities
         for entity in _entities(message):
             if entity.type == MessageEntityType.BOT_COMMAND and entity.offset == 0:
                 command = _entity_text(message, entity)
@@ -293,6 +295,8 @@ class TelegramAdapter:
     def _without_mention(self, message: Message, text: str) -> tuple[str, bool]:
         """The text without "@ourbot", and whether the bot was mentioned."""
         mention = f"@{self.username}".lower()
+        if mention not in text.lower():
+            return text, False
         mentioned = any(
             entity.type == MessageEntityType.MENTION and _entity_text(message, entity).lower() == mention
             for entity in _entities(message)
