@@ -51,6 +51,12 @@ class Deferral(Protocol):
         """`retry_after`: seconds the platform asked to wait (a 429); the outbox tries no earlier."""
 
 
+class Identity(Protocol):
+    """Where adapters say who the bot is on their platform (Telegram's @username, Matrix's user id)."""
+
+    def announce(self, platform: str, handle: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class MenuEntry:
     """One command for a client's command menu, in German and English."""
@@ -69,6 +75,7 @@ class Ports:
     subjects: SubjectLog
     reachability: Reachability
     deferral: Deferral
+    identity: Identity
     menu: tuple[MenuEntry, ...] = ()
     # Every command name (also hidden ones), e.g. to write "/hilfe" as "!hilfe" where "/" means the client.
     command_names: frozenset[str] = frozenset()
@@ -95,6 +102,8 @@ class AppContext:
     demo_clock: bool = False
     transports: dict[str, Transport] = field(default_factory=dict)
     conversations: Conversations = field(default_factory=Conversations)
+    # The bot's own name per platform, as its adapter announced it ("telegram" -> "stadtretter_bot").
+    handles: dict[str, str] = field(default_factory=dict)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Answer one message, press, reaction or reply (never raises, never sends)."""
@@ -112,6 +121,14 @@ class AppContext:
 
     async def mark_reachable(self, platform: str, user_id: str) -> None:
         await self.members.mark_reachable(platform, user_id)
+
+    def announce(self, platform: str, handle: str) -> None:
+        self.handles[platform] = handle
+
+    def telegram_link(self, payload: str) -> str | None:
+        """A t.me deep link that opens the bot's private chat with /start <payload> (None without Telegram)."""
+        username = self.handles.get("telegram")
+        return f"https://t.me/{username}?start={payload}" if username else None
 
     async def defer(self, chat: ChatRef, reply: Reply, *, key: str, retry_after: float | None = None) -> None:
         # The outbox carries text and buttons; a file is offered again by the command that made it.
@@ -138,6 +155,7 @@ class AppContext:
             subjects=self.subjects,
             reachability=self,
             deferral=self,
+            identity=self,
             menu=menu,
             command_names=names,
         )

@@ -140,3 +140,9 @@ async def test_console_input_that_only_looks_like_a_number_is_text(ctx: AppConte
     for line in ("²", "①", "9" * 5000, "٣"):
         incoming = adapter.to_incoming(line)
         assert incoming.kind is Kind.MESSAGE and incoming.text == line
+
+
+async def test_adapters_announce_who_the_bot_is(ctx: AppContext) -> None:
+    assert ctx.telegram_link("anmelden-x") is None
+    ctx.ports().identity.announce("telegram", "stadtretter_bot")
+    assert ctx.telegram_link("anmelden-x") == "https://t.me/stadtretter_bot?start=anmelden-x"

@@ -590,3 +590,10 @@ async def test_an_answer_refused_with_a_long_429_is_deferred_and_delivered_once(
     assert row.platform_message_id == str(nora.chat.last.message_id)
     assert sum(1 for method, _ in live_server.calls if method == "sendmessage") == 3  # start, 429, outbox
     assert row.attempts == 1
+
+
+async def test_the_adapter_announces_the_bots_username(
+    live_server: BotApiServer, telegram_bot: TelegramAdapter, bot_ctx: AppContext
+) -> None:
+    link = bot_ctx.telegram_link("anmelden-webtalk-vitale-standorte")
+    assert link == f"https://t.me/{live_server.bot_username}?start=anmelden-webtalk-vitale-standorte"

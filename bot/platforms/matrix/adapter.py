@@ -138,6 +138,7 @@ class MatrixAdapter:
             await self._close()
             raise
         self.transport.attach(client, self._store, self._session)
+        self.ports.identity.announce(self.platform, self.user_id)
         if client.should_upload_keys:
             await client.keys_upload()
         self._tasks = [

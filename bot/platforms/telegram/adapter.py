@@ -114,6 +114,7 @@ class TelegramAdapter:
             raise
         me = app.bot.bot
         self.bot_id, self.username = me.id, me.username or ""
+        self.ports.identity.announce(PLATFORM, self.username)
         await self._set_commands()
         await app.start()
         if self.settings.telegram_webhook_url:
