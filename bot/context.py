@@ -126,7 +126,7 @@ class AppContext:
         self.handles[platform] = handle
 
     def telegram_link(self, payload: str) -> str | None:
-        """A t.me deep link that opens the bot's private chat with /start <payload> (None without Telegram)."""
+        """A t.me link opening the bot's private chat with /start <payload> (None without Telegram)."""
         username = self.handles.get("telegram")
         return f"https://t.me/{username}?start={payload}" if username else None
 
