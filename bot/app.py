@@ -33,6 +33,7 @@ from bot.services.events import EventService
 from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
+from bot.services.overview import OverviewService, Schedule
 from bot.services.registration import RegistrationService
 from content.loader import ContentError
 from handlers import build_router
@@ -100,6 +101,7 @@ async def build_context(
         outbox=outbox,
         messages=messages,
         subjects=SubjectRecorder(messages),
+        overview=OverviewService(db, Schedule.of(settings)),
         demo_clock=demo_clock,
     )
     await ctx.events.refresh(force=True)

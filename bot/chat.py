@@ -20,6 +20,8 @@ class Kind(StrEnum):
     BUTTON = "button"
     REACTION = "reaction"
     REPLY = "reply"
+    JOINED = "joined"  # the bot was added to the chat (by `sender`; `text` is the chat's title)
+    LEFT = "left"  # the bot was removed from the chat, or left it
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class ChatRef:
     platform: str
     id: str
     is_private: bool = True
+    channel: bool = False  # a broadcast channel: the bot posts, members read (and comment elsewhere)
 
     @property
     def key(self) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +13,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
+_WHEN = re.compile(r"^\s*(mon|tue|wed|thu|fri|sat|sun)[a-z]*\s+(\d{1,2}):(\d{2})\s*$", re.I)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_OFFSET = re.compile(r"^\s*(\d{1,4})\s*([mhd])\s*$")
 
 
 def _split_list(value: object) -> object:
@@ -53,7 +57,42 @@ class Settings(BaseSettings):
     matrix_device_id: str | None = None
     matrix_allowed: Annotated[list[str], NoDecode] = []
 
-    @field_validator("managers", "matrix_allowed", mode="before")
+    # The weekly overview: when it goes out, how far it looks back and ahead (see README "Weekly overview").
+    overview_at: str = "mon 09:00"
+    overview_lookback_days: int = Field(default=7, ge=1, le=31)
+    overview_ahead_days: int = Field(default=21, ge=1, le=90)
+    # Reminders before an event: offsets such as "24h,1h" (m, h, d); empty for none.
+    reminders: Annotated[list[str], NoDecode] = ["24h", "1h"]
+
+    @field_validator("overview_at")
+    @classmethod
+    def _overview_time(cls, value: str) -> str:
+        weekday_and_time(value)
+        return value
+
+    @property
+    def overview_when(self) -> tuple[int, time]:
+        """(weekday, Monday = 0; local time) of the weekly overview."""
+        return weekday_and_time(self.overview_at)
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminder_offsets(cls, value: list[str]) -> list[str]:
+        for offset in value:
+            if not _OFFSET.match(offset):
+                raise ValueError(f"{offset!r} is not an offset such as 24h, 90m or 2d")
+        return value
+
+    @property
+    def reminder_offsets(self) -> list[timedelta]:
+        """The reminder offsets, longest first."""
+        units = {"m": "minutes", "h": "hours", "d": "days"}
+        found = {
+            timedelta(**{units[m.group(2)]: int(m.group(1))}) for m in map(_OFFSET.match, self.reminders) if m
+        }
+        return sorted(found, reverse=True)
+
+    @field_validator("managers", "matrix_allowed", "reminders", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
@@ -114,6 +153,17 @@ class Settings(BaseSettings):
             and self.matrix_user_id
             and (self.matrix_password or self.matrix_access_token)
         )
+
+
+def weekday_and_time(text: str) -> tuple[int, time]:
+    """ "mon 09:00" -> (0, 09:00); raises ValueError with a readable reason for anything else."""
+    match = _WHEN.match(text)
+    if not match:
+        raise ValueError("expected a weekday and a time, e.g. 'mon 09:00'")
+    hour, minute = int(match.group(2)), int(match.group(3))
+    if hour > 23 or minute > 59:
+        raise ValueError(f"{text!r} is not a time of day")
+    return _WEEKDAYS.index(match.group(1).lower()[:3]), time(hour, minute)
 
 
 class ConfigError(Exception):

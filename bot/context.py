@@ -20,6 +20,7 @@ from bot.services.events import EventService
 from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
+from bot.services.overview import OverviewService
 from bot.services.registration import RegistrationService
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class AppContext:
     outbox: Outbox
     messages: SentMessages
     subjects: SubjectRecorder
+    overview: OverviewService
     demo_clock: bool = False
     transports: dict[str, Transport] = field(default_factory=dict)
     conversations: Conversations = field(default_factory=Conversations)
@@ -117,7 +119,16 @@ class AppContext:
         return self.renderer.render(name, lang, **context)
 
     async def mark_unreachable(self, platform: str, user_id: str) -> None:
+        """A member blocked the bot: no more pushes, and no more weekly overview."""
         await self.members.mark_unreachable(platform, user_id, now=self.clock.now())
+        await self.overview.remove(ChatRef(platform, user_id), now=self.clock.now())
+
+    async def unreachable(self, chat: ChatRef) -> None:
+        """A push could not be delivered for good: the member or chat stops receiving pushes."""
+        if chat.is_private:
+            await self.mark_unreachable(chat.platform, chat.id)
+        else:
+            await self.overview.remove(chat, now=self.clock.now())
 
     async def mark_reachable(self, platform: str, user_id: str) -> None:
         await self.members.mark_reachable(platform, user_id)
@@ -129,6 +140,17 @@ class AppContext:
         """A t.me link opening the bot's private chat with /start <payload> (None without Telegram)."""
         username = self.handles.get("telegram")
         return f"https://t.me/{username}?start={payload}" if username else None
+
+    def chat_link(self, platform: str, payload: str = "") -> str | None:
+        """A link that opens a private chat with the bot on `platform` (Telegram: with /start payload)."""
+        handle = self.handles.get(platform)
+        if handle is None:
+            return None
+        if platform == "telegram":
+            return self.telegram_link(payload) if payload else f"https://t.me/{handle}"
+        if platform == "matrix" and not payload:
+            return f"https://matrix.to/#/{handle}"
+        return None
 
     async def defer(self, chat: ChatRef, reply: Reply, *, key: str, retry_after: float | None = None) -> None:
         # The outbox carries text and buttons; a file is offered again by the command that made it.

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_time, get_day_names
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -115,6 +115,8 @@ class Renderer:
                 self.local(dt), format="d MMMM y" if lang == "en" else "d. MMMM y", locale=lang
             ),
             "number": lambda n: format_decimal(n, locale=lang),
+            "day_name": lambda weekday: get_day_names("wide", locale=lang)[weekday],
+            "clock": lambda at: format_time(at, format="HH:mm", locale=lang),
             "raw": Markup,
         }
         text = self.env.get_template(f"{name}.j2").render(**helpers, **context)

@@ -105,6 +105,7 @@ class Router(Generic[C]):
     _by_name: dict[str, tuple[Command[C], str]] = field(default_factory=dict)
     _by_reaction: dict[tuple[str, str], Command[C]] = field(default_factory=dict)
     _on_reply: dict[str, Handler[C]] = field(default_factory=dict)
+    _on_membership: Handler[C] | None = None
     _fallback: Handler[C] | None = None
 
     def command(
@@ -162,6 +163,11 @@ class Router(Generic[C]):
 
         return decorate
 
+    def membership(self, func: F) -> F:
+        """Register the handler for the bot being added to or removed from a chat (kinds JOINED, LEFT)."""
+        self._on_membership = func
+        return func
+
     def text(self, func: F) -> F:
         """Register the handler for free text (questions)."""
         self._fallback = func
@@ -172,6 +178,8 @@ class Router(Generic[C]):
         for cmd in other.commands:
             self._add(cmd)
         self._on_reply.update(other._on_reply)
+        if other._on_membership is not None:
+            self._on_membership = other._on_membership
         if other._fallback is not None:
             self._fallback = other._fallback
 
@@ -200,7 +208,7 @@ class Router(Generic[C]):
         request, handler, cmd = self._resolve(incoming, text, lang, subject)
         try:
             if handler is None:
-                if incoming.kind is Kind.REACTION:
+                if incoming.kind in (Kind.REACTION, Kind.JOINED, Kind.LEFT):
                     return Response([], Intent.IGNORED)
                 return _reply(
                     ctx,
@@ -235,7 +243,7 @@ class Router(Generic[C]):
 
     def _addressed(self, incoming: Incoming, text: str, subject: str | None) -> bool:
         """Private chats: always. Groups: buttons, mentions, replies to us, and our own commands."""
-        if incoming.chat.is_private or incoming.kind in (Kind.BUTTON, Kind.REACTION) or incoming.mentioned:
+        if incoming.chat.is_private or incoming.mentioned or incoming.kind in _ALWAYS_ADDRESSED:
             return True
         replied = incoming.reply_to
         if replied is not None and (replied.from_bot or subject is not None):
@@ -247,6 +255,8 @@ class Router(Generic[C]):
     ) -> tuple[Request, Handler[C] | None, Command[C] | None]:
         if incoming.kind is Kind.REACTION:
             return self._resolve_reaction(incoming, text, lang, subject)
+        if incoming.kind in (Kind.JOINED, Kind.LEFT):
+            return Request(incoming, text, text, lang), self._on_membership, None
         match = _COMMAND.match(text)
         if match:
             name, args = fold(match.group(1)), (match.group(2) or "").strip()
@@ -280,6 +290,10 @@ class Router(Generic[C]):
             cmd.func,
             cmd,
         )
+
+
+# Presses and reactions act on the bot's own messages; membership changes concern the bot itself.
+_ALWAYS_ADDRESSED = frozenset({Kind.BUTTON, Kind.REACTION, Kind.JOINED, Kind.LEFT})
 
 
 def _reply(ctx: RouterContext, intent: Intent, template: str, lang: str, **values: object) -> Response:

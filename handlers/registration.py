@@ -8,6 +8,7 @@ from bot.notices import calendar_button, cancel_button
 from bot.router import Request, Router
 from bot.services.registration import MyRegistration, Outcome
 from handlers.common import MAX_BUTTON_ROWS, event_buttons, resolve_event, short
+from handlers.overview import offer as offer_overview
 
 router: Router[AppContext] = Router()
 
@@ -42,20 +43,21 @@ async def register(req: Request, ctx: AppContext) -> list[Reply]:
         Outcome.ALREADY_WAITLISTED,
     ):
         buttons = ((calendar_button(event.slug, req.lang), cancel_button(event.slug, req.lang)),)
-    return [
-        Reply(
-            ctx.render(
-                "registered",
-                req.lang,
-                event=event,
-                outcome=result.outcome.value,
-                position=result.waitlist_position,
-            ),
-            buttons=buttons,
-            subject=about("event", event.slug),
-            edit=req.incoming.is_button,
-        )
-    ]
+    answer = Reply(
+        ctx.render(
+            "registered",
+            req.lang,
+            event=event,
+            outcome=result.outcome.value,
+            position=result.waitlist_position,
+        ),
+        buttons=buttons,
+        subject=about("event", event.slug),
+        edit=req.incoming.is_button,
+    )
+    if result.outcome in (Outcome.CONFIRMED, Outcome.WAITLISTED):
+        return [answer, *await offer_overview(req, ctx)]
+    return [answer]
 
 
 @router.command(

@@ -1,4 +1,8 @@
-"""APScheduler setup: the outbox worker, content reloads and event reminders."""
+"""APScheduler setup: the outbox worker, content reloads, event reminders and the weekly overview.
+
+The jobs only look at the clock and the database (a run row per week, marks per reminder): a missed run is
+made up at the next tick, and nothing depends on APScheduler remembering anything across a restart.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import AppContext
-from scheduler.jobs import enqueue_reminders, reload_content
+from scheduler.jobs import enqueue_reminders, reload_content, send_overview_if_due
 from scheduler.outbox import OutboxWorker
 
 logger = logging.getLogger(__name__)
@@ -32,9 +36,16 @@ class Scheduler:
         self.aps.add_job(
             self._reminders, "interval", minutes=5, id="reminders", coalesce=True, max_instances=1
         )
+        self.aps.add_job(self._overview, "interval", minutes=1, id="overview", coalesce=True, max_instances=1)
 
     async def _reminders(self) -> None:
         if await enqueue_reminders(self.ctx):
+            self.outbox.wake()
+
+    async def _overview(self) -> None:
+        done = await send_overview_if_due(self.ctx)
+        if done is not None:
+            logger.info("weekly overview %s queued for %d chats", *done)
             self.outbox.wake()
 
     def start(self) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from datetime import timedelta
 
 from bot.context import AppContext
 from bot.notices import Notices
+from bot.notices.overview import overview_renderer
 
 logger = logging.getLogger(__name__)
-
-REMIND_BEFORE = timedelta(hours=24)
 
 
 async def reload_content(ctx: AppContext) -> None:
@@ -19,20 +18,23 @@ async def reload_content(ctx: AppContext) -> None:
 
 
 async def enqueue_reminders(ctx: AppContext) -> int:
-    """Queue one reminder per confirmed registration for events starting within a day; idempotent."""
+    """Queue the reminders that are due (each configured offset before an event); each only once."""
     now = ctx.clock.now()
-    due = ctx.events.catalog.between(now, now + REMIND_BEFORE)
+    offsets = ctx.settings.reminder_offsets
+    if not offsets:
+        return 0
     notices = Notices(ctx.renderer)
     queued = 0
-    for event in due:
-        deliveries = [
-            (
-                f"reminder:{event.slug}:{event.starts_at.isoformat()}:{recipient.member_id}",
-                recipient.chat,
-                notices.reminder(recipient.language, event),
-            )
-            for recipient in await ctx.registrations.reminder_recipients(event.id)
-        ]
-        await ctx.outbox.enqueue_many(deliveries, now=now)
-        queued += len(deliveries)
+    for event in ctx.events.catalog.between(now, now + max(offsets)):
+        build = functools.partial(notices.reminder, event=event)
+        for offset in offsets:
+            if event.starts_at - offset <= now:
+                queued += await ctx.registrations.queue_reminders(event, offset, build, now=now)
     return queued
+
+
+async def send_overview_if_due(ctx: AppContext) -> tuple[str, int] | None:
+    """Enqueue this week's overview once its time has come (late within the week after a downtime)."""
+    return await ctx.overview.run_due(
+        ctx.clock.now(), ctx.events.catalog, ctx.events.items, overview_renderer(ctx), platforms=None
+    )

@@ -10,7 +10,7 @@ from bot.chat import ChatRef
 from bot.context import AppContext
 from bot.db.models import OutboxMessage, OutboxStatus
 from bot.delivery import TemporaryFailure, Unreachable
-from bot.services.outbox import payload_to_reply
+from bot.services.outbox import Delivered, payload_to_replies
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class OutboxWorker:
         self.idle_seconds = idle_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._delivered: list[tuple[OutboxMessage, str | None]] = []
+        self._delivered: list[Delivered] = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="outbox")
@@ -77,11 +77,12 @@ class OutboxWorker:
                 if not batch:
                     return handled
 
-                async def deliver(row: OutboxMessage) -> None:
+                async def deliver(rows: list[OutboxMessage]) -> None:
                     async with semaphore:
-                        await self._deliver(row)
+                        for row in rows:  # one chat's messages in the order they were queued
+                            await self._deliver(row)
 
-                await asyncio.gather(*(deliver(row) for row in batch))
+                await asyncio.gather(*(deliver(rows) for rows in _by_chat(batch)))
                 handled += len(batch)
         finally:
             # Let the flusher finish its write rather than cancel it mid-transaction, then write the rest.
@@ -101,34 +102,59 @@ class OutboxWorker:
 
     async def _flush(self) -> None:
         delivered, self._delivered = self._delivered, []
-        if delivered:
+        if not delivered:
+            return
+        try:
             await self.ctx.outbox.mark_sent(delivered, now=self.ctx.clock.now())
+        except Exception:
+            # Keep them: marked with the next flush, rather than sent again when their lease runs out.
+            logger.exception(
+                "outbox: could not mark %d delivered messages as sent; trying again", len(delivered)
+            )
+            self._delivered[:0] = delivered
 
     async def _deliver(self, row: OutboxMessage) -> None:
         transport = self.ctx.transports[row.platform]
         chat = ChatRef(row.platform, row.chat_id, is_private=row.is_private)
-        outbox = self.ctx.outbox
-        try:
-            message_id = await transport.send(chat, payload_to_reply(row.payload))
-        except Unreachable as exc:
-            logger.info("outbox %s: recipient unreachable (%s)", row.key, exc)
-            await outbox.mark_failed(row.id, error=str(exc), retry_at=None, status=OutboxStatus.UNREACHABLE)
-            if row.is_private:
-                await self.ctx.mark_unreachable(row.platform, row.chat_id)
-            return
-        except TemporaryFailure as exc:
-            await self._retry(row, str(exc), exc.retry_after)
-            return
-        except Exception as exc:
-            logger.warning("outbox %s: send failed: %s", row.key, type(exc).__name__)
-            await self._retry(row, type(exc).__name__, None)
-            return
-        self._delivered.append((row, message_id))
+        parts = payload_to_replies(row.payload)
+        kept: tuple[str | None, str | None] = (None, None)  # the message id (and subject) to remember
+        for index in range(row.progress, len(parts)):
+            try:
+                message_id = await transport.send(chat, parts[index])
+            except Unreachable as exc:
+                logger.info("outbox %s: recipient unreachable (%s)", row.key, exc)
+                await self.ctx.outbox.mark_failed(
+                    row.id, error=str(exc), retry_at=None, status=OutboxStatus.UNREACHABLE, progress=index
+                )
+                await self.ctx.unreachable(chat)
+                return
+            except TemporaryFailure as exc:
+                await self._retry(row, str(exc), exc.retry_after, progress=index)
+                return
+            except Exception as exc:
+                logger.warning("outbox %s: send failed: %s", row.key, type(exc).__name__)
+                await self._retry(row, type(exc).__name__, None, progress=index)
+                return
+            if kept[0] is None or (parts[index].subject and kept[1] is None):
+                kept = (message_id, parts[index].subject)
+        self._delivered.append((row, *kept))
 
-    async def _retry(self, row: OutboxMessage, error: str, retry_after: float | None) -> None:
+    async def _retry(
+        self, row: OutboxMessage, error: str, retry_after: float | None, *, progress: int
+    ) -> None:
         if row.attempts >= MAX_ATTEMPTS:
             logger.error("outbox %s: giving up after %d attempts: %s", row.key, row.attempts, error)
-            await self.ctx.outbox.mark_failed(row.id, error=error, retry_at=None)
+            await self.ctx.outbox.mark_failed(row.id, error=error, retry_at=None, progress=progress)
             return
         delay = timedelta(seconds=retry_after) if retry_after is not None else backoff(row.attempts)
-        await self.ctx.outbox.mark_failed(row.id, error=error, retry_at=self.ctx.clock.now() + delay)
+        await self.ctx.outbox.mark_failed(
+            row.id, error=error, retry_at=self.ctx.clock.now() + delay, progress=progress
+        )
+
+
+def _by_chat(batch: list[OutboxMessage]) -> list[list[OutboxMessage]]:
+    """The batch grouped by chat, each group in queue order (a chat's messages must not overtake)."""
+    groups: dict[tuple[str, str], list[OutboxMessage]] = {}
+    for row in batch:
+        groups.setdefault((row.platform, row.chat_id), []).append(row)
+    return list(groups.values())

@@ -19,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -231,6 +232,9 @@ class Member(Base):
     consent_at: Mapped[datetime | None]
     unreachable_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # When the weekly overview was offered after a first registration (offered once, never pushed unasked).
+    overview_offered_at: Mapped[datetime | None]
 
 
 class Registration(Base):
@@ -270,6 +274,82 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     platform_message_id: Mapped[str | None] = mapped_column(String(255))
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # A payload many rows share (one weekly overview for 100,000 chats) is stored once.
+    body_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_bodies.id"), index=True)
+    # Parts of a multi-part payload already delivered (a retry goes on from there, sends none twice).
+    progress: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class OutboxBody(Base):
+    """A payload shared by many outbox rows."""
+
+    __tablename__ = "outbox_bodies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class TargetKind(StrEnum):
+    CHANNEL = "channel"  # a Telegram channel
+    GROUP = "group"  # a Telegram group
+    ROOM = "room"  # a Matrix room
+    MEMBER = "member"  # a member's own chat
+
+
+class TargetStatus(StrEnum):
+    PENDING = "pending"  # the bot was added; a manager has not said yes yet
+    ACTIVE = "active"
+    REMOVED = "removed"  # unsubscribed, turned off, or the bot was removed or blocked
+
+
+class OverviewTarget(Base):
+    """A chat that receives the weekly overview (and, for channels and rooms, impulses)."""
+
+    __tablename__ = "overview_targets"
+    __table_args__ = (
+        UniqueConstraint("platform", "chat_id"),
+        status_check("kind", TargetKind, "ck_overview_targets_kind"),
+        status_check("status", TargetStatus, "ck_overview_targets_status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[TargetKind] = mapped_column(StatusType(TargetKind))
+    status: Mapped[TargetStatus] = mapped_column(StatusType(TargetStatus), index=True)
+    title: Mapped[str] = mapped_column(String(255), default="")
+    language: Mapped[str] = mapped_column(String(5), default="de")
+    overview: Mapped[bool] = mapped_column(Boolean, default=True)
+    impulses: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A member's own chat names the member (their data: export and deletion go with them).
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    added_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OverviewRun(Base):
+    """One week's overview, enqueued once (a unique week makes a second instance's attempt a no-op)."""
+
+    __tablename__ = "overview_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[str] = mapped_column(String(10), unique=True)
+    scheduled_for: Mapped[datetime]
+    enqueued_at: Mapped[datetime]
+    targets: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReminderMark(Base):
+    """How far the reminders of one event date and offset were queued (registrations up to `through`)."""
+
+    __tablename__ = "reminder_marks"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(primary_key=True)
+    offset_minutes: Mapped[int] = mapped_column(Integer, primary_key=True)
+    through: Mapped[datetime]
 
 
 class SentMessage(Base):

@@ -66,3 +66,15 @@ class MemberService:
                 )
                 .values(unreachable_at=None)
             )
+
+    async def reminders(self, person: Person, *, turn: bool | None = None) -> bool | None:
+        """Whether the member gets reminders (after turning them on or off); None without a member row."""
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            member = await session.scalar(
+                select(Member).where(Member.platform == person.platform, Member.user_id == person.id)
+            )
+            if member is None:
+                return None
+            if turn is not None:
+                member.reminders = turn
+            return member.reminders

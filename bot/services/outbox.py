@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import Button, ChatRef, Reply
-from bot.db.models import OutboxMessage, OutboxStatus, SentMessage
+from bot.db.models import OutboxBody, OutboxMessage, OutboxStatus, SentMessage
 from bot.db.session import Database
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,17 @@ def reply_to_payload(reply: Reply) -> dict[str, Any]:
 def payload_to_reply(payload: dict[str, Any]) -> Reply:
     buttons = tuple(tuple(Button(**b) for b in row) for row in payload.get("buttons", []))
     return Reply(html=payload["html"], buttons=buttons, subject=payload.get("subject"))
+
+
+def payload_to_replies(payload: dict[str, Any]) -> list[Reply]:
+    """The messages of a payload: one reply, or the parts of a multi-part push (a long weekly overview)."""
+    if "parts" in payload:
+        return [payload_to_reply(part) for part in payload["parts"]]
+    return [payload_to_reply(payload)]
+
+
+# A delivered row: the row, the message id to keep, and what that message is about (None: nothing).
+Delivered = tuple[OutboxMessage, str | None, str | None]
 
 
 class Outbox:
@@ -115,10 +126,21 @@ class Outbox:
                 row.status = OutboxStatus.SENDING
                 row.not_before = now + lease
                 row.attempts += 1
-            return rows
+            body_ids = {row.body_id for row in rows if row.body_id is not None}
+            bodies: dict[int, dict[str, Any]] = {}
+            if body_ids:
+                found = await session.execute(
+                    select(OutboxBody.id, OutboxBody.payload).where(OutboxBody.id.in_(body_ids))
+                )
+                bodies = {body_id: payload for body_id, payload in found}
+        # Shared payloads are filled in after the commit, on the detached rows: never written back per row.
+        for row in rows:
+            if row.body_id is not None:
+                row.payload = bodies.get(row.body_id, {})
+        return rows
 
-    async def mark_sent(self, delivered: list[tuple[OutboxMessage, str | None]], *, now: datetime) -> None:
-        """Mark delivered rows as sent, with their platform message ids, in one transaction."""
+    async def mark_sent(self, delivered: list[Delivered], *, now: datetime) -> None:
+        """Mark delivered rows as sent, with their platform message ids and subjects, in one transaction."""
         if not delivered:
             return
         async with self.db.write_lock, self.db.sessions.begin() as session:
@@ -131,7 +153,7 @@ class Outbox:
                         "sent_at": now,
                         "platform_message_id": message_id,
                     }
-                    for row, message_id in delivered
+                    for row, message_id, _ in delivered
                 ],
             )
             subjects = [
@@ -139,11 +161,11 @@ class Outbox:
                     "platform": row.platform,
                     "chat_id": row.chat_id,
                     "message_id": message_id,
-                    "subject": row.payload["subject"][:128],
+                    "subject": subject[:128],
                     "created_at": now,
                 }
-                for row, message_id in delivered
-                if message_id and row.payload.get("subject")
+                for row, message_id, subject in delivered
+                if message_id and subject
             ]
             if subjects:
                 insert = sqlite_insert if self.db.is_sqlite else pg_insert
@@ -161,10 +183,16 @@ class Outbox:
         error: str,
         retry_at: datetime | None,
         status: OutboxStatus = OutboxStatus.FAILED,
+        progress: int | None = None,
     ) -> None:
-        """Schedule a retry at `retry_at`, or give up with `status` when it is None."""
+        """Schedule a retry at `retry_at`, or give up with `status` when it is None.
+
+        `progress`: parts of a multi-part payload already delivered; a retry goes on from there.
+        """
         async with self.db.write_lock, self.db.sessions.begin() as session:
             values: dict[str, Any] = {"last_error": error[:500]}
+            if progress is not None:
+                values["progress"] = progress
             if retry_at is None:
                 values["status"] = status
             else:

@@ -7,7 +7,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -16,13 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import ChatRef, Person, Reply
 from bot.clock import Clock
-from bot.db.models import Event, Member, Registration, RegistrationStatus
+from bot.db.models import Event, Member, Registration, RegistrationStatus, ReminderMark
 from bot.db.session import Database
 from bot.services.catalog import EventView
 from bot.services.members import ensure_member, language_of
 from bot.services.outbox import Outbox
 
 logger = logging.getLogger(__name__)
+
+# Reminder keys for the 24-hour reminder keep the form they had before offsets were configurable.
+DEFAULT_REMINDER_MINUTES = 24 * 60
+MARK_SLACK = timedelta(minutes=2)
 
 
 class Outcome(StrEnum):
@@ -225,22 +229,53 @@ class RegistrationService:
             by_status: dict[str, int] = {str(status): count for status, count in rows}
         return by_status.get(CONFIRMED, 0), by_status.get(WAITLISTED, 0)
 
-    async def reminder_recipients(self, event_id: int) -> list[Recipient]:
-        """The reachable members with a confirmed seat at the event, for reminders."""
-        async with self.db.sessions() as session:
-            rows = await session.scalars(
+    async def queue_reminders(
+        self, event: EventView, offset: timedelta, build: Callable[[str], Reply], *, now: datetime
+    ) -> int:
+        """Queue the reminder `offset` before the event for every confirmed member who wants reminders.
+
+        A mark per event date and offset remembers how far registrations were covered, so a run only looks
+        at registrations confirmed since (a late registration or a promotion still gets its reminder); a moved
+        date is a new mark. Keys stay idempotent: the overlap a run re-reads is never queued twice.
+        """
+        minutes = int(offset.total_seconds() // 60)
+        suffix = "" if minutes == DEFAULT_REMINDER_MINUTES else f":{minutes}m"
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            mark = await session.get(ReminderMark, (event.id, event.starts_at, minutes))
+            query = (
                 select(Member)
                 .join(Registration, Member.id == Registration.member_id)
                 .where(
-                    Registration.event_id == event_id,
+                    Registration.event_id == event.id,
                     Registration.status == CONFIRMED,
                     Member.unreachable_at.is_(None),
+                    Member.reminders.is_(True),
                 )
                 .order_by(Registration.id)
             )
-            return [
-                Recipient(ChatRef(m.platform, m.user_id), language_of(m, self.language), m.id) for m in rows
+            if mark is not None:
+                query = query.where(Registration.updated_at > mark.through)
+            deliveries = [
+                (
+                    f"reminder:{event.slug}:{event.starts_at.isoformat()}:{m.id}{suffix}",
+                    ChatRef(m.platform, m.user_id),
+                    build(language_of(m, self.language)),
+                )
+                for m in await session.scalars(query)
             ]
+            for key, chat, reply in deliveries:
+                await self.outbox.enqueue_in(session, key, chat, reply, now=now)
+            # Registrations committed while this ran may carry a slightly earlier time: re-read a margin.
+            through = now - MARK_SLACK
+            if mark is None:
+                session.add(
+                    ReminderMark(
+                        event_id=event.id, starts_at=event.starts_at, offset_minutes=minutes, through=through
+                    )
+                )
+            else:
+                mark.through = max(mark.through, through)
+            return len(deliveries)
 
     async def attendees_csv(self, event: EventView, *, tz_format: Callable[[datetime], str]) -> bytes:
         """CSV of the event's registrations for managers (cells cannot start spreadsheet formulas)."""

@@ -117,7 +117,8 @@ def allowed(importer: str, imported: str) -> bool:
         )
     if low == "features" and high == "features":
         # handlers and scheduler are siblings; both may use the shared notices module.
-        return imported == "bot.notices" or imported.split(".")[0] == importer.split(".")[0]
+        shared = imported == "bot.notices" or imported.startswith("bot.notices.")
+        return shared or imported.split(".")[0] == importer.split(".")[0]
     return high in BELOW[low]
 
 
