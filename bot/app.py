@@ -21,6 +21,7 @@ from bot.delivery import Transport
 from bot.notices import Notices
 from bot.platforms.console import ConsoleAdapter
 from bot.render import Renderer
+from bot.services.appstate import handles, remember_handles
 from bot.services.content import (
     ContentSourceMismatch,
     prepare_content,
@@ -105,6 +106,7 @@ async def build_context(
         demo_clock=demo_clock,
     )
     await ctx.events.refresh(force=True)
+    ctx.handles.update(await handles(db))
     return ctx
 
 
@@ -192,6 +194,7 @@ async def run(settings: Settings) -> int:
         for adapter in adapters:
             await adapter.start()
             ctx.transports[adapter.platform] = adapter
+        await remember_handles(ctx.db, ctx.handles)
         scheduler.start()
         logger.info("running: %s", ", ".join(a.platform for a in adapters))
         await stop.wait()

@@ -181,12 +181,15 @@ async def membership(req: Request, ctx: AppContext) -> list[Reply]:
         return []
     if req.chat.platform != "telegram":
         return []  # Matrix rooms are turned on in the room: !wochenuebersicht an
+    known = await ctx.overview.find(req.chat)
+    if known is not None and known.status is TargetStatus.ACTIVE:
+        return []  # e.g. promoted from member to administrator: it stays as it is
     kind = TargetKind.CHANNEL if req.chat.channel else TargetKind.GROUP
     target = await ctx.overview.set_chat(
         req.chat, kind=kind, status=TargetStatus.PENDING, now=now, title=req.text, added_by=req.sender.key
     )
-    if target.status is not TargetStatus.PENDING or req.sender.key not in ctx.settings.managers:
-        return []  # already active, or added by someone a manager must confirm in /kanaele
+    if req.sender.key not in ctx.settings.managers:
+        return []  # added by someone else: a manager confirms it in /kanaele
     manager = ChatRef(req.sender.platform, req.sender.id, is_private=True)
     text = ctx.render("targets", req.lang, case="ask", target=target)
     return [Reply(text, buttons=(_ask_buttons(target, req.lang),), to=manager)]

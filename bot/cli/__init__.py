@@ -1,4 +1,4 @@
-"""Command line: `stadtretter run | chat | ask | db upgrade | content sync` (also `python -m bot`)."""
+"""Command line: `stadtretter run | chat | ask | db | content | overview` (also `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--switch", action="store_true", help="replace content synced from another folder with this one"
     )
+    from bot.cli.overview import add_parser as add_overview
+
+    add_overview(sub, "overview")
+    add_overview(sub, "digest")
     return parser
 
 
@@ -55,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     try:
         settings = load_settings()
-        if command == "ask" and args.now:
+        if getattr(args, "now", None):
             settings = settings.model_copy(update={"now": _parse_now(args.now, settings.tz)})
     except ConfigError as exc:
         print(f"stadtretter: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    quiet = command in ("ask", "chat") or (
+    quiet = command in ("ask", "chat", "overview", "digest") or (
         command == "run" and not (settings.telegram_enabled or settings.matrix_enabled)
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -90,6 +94,10 @@ def _dispatch(command: str, settings: Settings, args: argparse.Namespace) -> int
         return asyncio.run(ask(settings, args))
     if command == "db":
         return asyncio.run(_db_upgrade(settings))
+    if command in ("overview", "digest"):
+        from bot.cli.overview import overview
+
+        return asyncio.run(overview(settings, args))
     from bot.cli.content import content_sync
 
     return asyncio.run(content_sync(settings, args))

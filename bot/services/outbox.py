@@ -61,9 +61,11 @@ class Outbox:
         *,
         now: datetime,
         not_before: datetime | None = None,
-    ) -> None:
-        """Add a delivery inside the caller's transaction; a key already queued is left as it is."""
-        await self._insert(session, [(key, chat, reply)], now=now, not_before=not_before)
+    ) -> int:
+        """Add a delivery inside the caller's transaction; a key already queued is left as it is.
+
+        Returns 1 when it was added, 0 when the key was queued already."""
+        return await self._insert(session, [(key, chat, reply)], now=now, not_before=not_before)
 
     async def enqueue(
         self, key: str, chat: ChatRef, reply: Reply, *, now: datetime, not_before: datetime | None = None
@@ -86,7 +88,7 @@ class Outbox:
         *,
         now: datetime,
         not_before: datetime | None = None,
-    ) -> None:
+    ) -> int:
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
         rows = [
             {
@@ -102,7 +104,12 @@ class Outbox:
             }
             for key, chat, reply in deliveries
         ]
-        await session.execute(insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"]), rows)
+        statement = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
+        if len(rows) == 1:
+            result = await session.execute(statement.values(rows[0]))
+            return int(getattr(result, "rowcount", 0) or 0)
+        await session.execute(statement, rows)
+        return len(rows)
 
     async def claim(
         self, *, now: datetime, limit: int, platforms: set[str], lease: timedelta = timedelta(minutes=5)

@@ -83,7 +83,10 @@ def parse_week(week: str) -> tuple[int, int]:
     if not match:
         raise ValueError(f"not an ISO week such as 2020-W40: {week!r}")
     year, number = int(match.group(1)), int(match.group(2))
-    date.fromisocalendar(year, number, 1)  # raises ValueError for a week the year does not have
+    try:
+        date.fromisocalendar(year, number, 1)
+    except ValueError:
+        raise ValueError(f"{week} is not a week of {year}") from None
     return year, number
 
 
@@ -196,6 +199,11 @@ class OverviewService:
                 .order_by(OverviewTarget.kind, OverviewTarget.id)
             )
             return [_target(r) for r in rows]
+
+    async def find(self, chat: ChatRef) -> Target | None:
+        async with self.db.sessions() as session:
+            row = await self._row(session, chat)
+            return _target(row) if row is not None else None
 
     async def target(self, target_id: int) -> Target | None:
         async with self.db.sessions() as session:

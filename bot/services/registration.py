@@ -263,8 +263,9 @@ class RegistrationService:
                 )
                 for m in await session.scalars(query)
             ]
+            added = 0
             for key, chat, reply in deliveries:
-                await self.outbox.enqueue_in(session, key, chat, reply, now=now)
+                added += await self.outbox.enqueue_in(session, key, chat, reply, now=now)
             # Registrations committed while this ran may carry a slightly earlier time: re-read a margin.
             through = now - MARK_SLACK
             if mark is None:
@@ -275,7 +276,7 @@ class RegistrationService:
                 )
             else:
                 mark.through = max(mark.through, through)
-            return len(deliveries)
+            return added
 
     async def attendees_csv(self, event: EventView, *, tz_format: Callable[[datetime], str]) -> bytes:
         """CSV of the event's registrations for managers (cells cannot start spreadsheet formulas)."""

@@ -323,6 +323,44 @@ class BotApiServer:
             },
         )
 
+    def bot_added(self, chat: Chat, by: User, *, admin: bool = True) -> None:
+        """`by` added the bot to a group or channel (channels only take bots as administrators)."""
+        old = "left"
+        chat.bot_is_member, chat.bot_is_admin = True, admin
+        self._bot_status_changed(chat, by, old, "administrator" if admin else "member")
+
+    def bot_removed(self, chat: Chat, by: User) -> None:
+        """`by` removed the bot from a group or channel."""
+        old = "administrator" if chat.bot_is_admin else "member"
+        chat.bot_is_member = chat.bot_is_admin = False
+        self._bot_status_changed(chat, by, old, "kicked")
+
+    def _bot_status_changed(self, chat: Chat, by: User, old: str, new: str) -> None:
+        def member(status: str) -> dict[str, Any]:
+            data: dict[str, Any] = {"user": self._bot_user(), "status": status}
+            if status == "kicked":
+                data["until_date"] = 0
+            if status == "administrator":
+                rights = (
+                    "can_be_edited is_anonymous can_manage_chat can_delete_messages can_manage_video_chats "
+                    "can_restrict_members can_promote_members can_change_info can_invite_users "
+                    "can_post_stories can_edit_stories can_delete_stories"
+                ).split()
+                data.update(dict.fromkeys(rights, False))
+                data.update(can_manage_chat=True, can_post_messages=True, can_edit_messages=True)
+            return data
+
+        self.add_update(
+            "my_chat_member",
+            {
+                "chat": chat.to_json(),
+                "from": by.to_json(),
+                "date": int(time.time()),
+                "old_chat_member": member(old),
+                "new_chat_member": member(new),
+            },
+        )
+
     def add_update(self, kind: str, payload: dict[str, Any]) -> None:
         if self._allowed_updates and kind not in self._allowed_updates:
             return

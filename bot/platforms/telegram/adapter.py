@@ -194,7 +194,7 @@ class TelegramAdapter:
             await self._on_button(update)
             return
         if update.my_chat_member is not None:
-            await self._on_membership(update.my_chat_member)
+            await self._on_membership(update.my_chat_member, update.update_id)
             return
         message = update.message
         if message is None or message.from_user is None or message.from_user.is_bot:
@@ -204,11 +204,11 @@ class TelegramAdapter:
             return
         await self._answer(incoming, str(message.message_id), edit_message_id=None)
 
-    async def _on_membership(self, change: ChatMemberUpdated) -> None:
-        """A member blocked or unblocked the bot (or it was added to or removed from a chat)."""
+    async def _on_membership(self, change: ChatMemberUpdated, update_id: int) -> None:
+        """A member blocked or unblocked the bot, or it was added to or removed from a group or channel."""
         status = change.new_chat_member.status
         if change.chat.type != ChatType.PRIVATE:
-            logger.info("bot is now %s in %s %s", status, change.chat.type, change.chat.id)
+            await self._on_chat_membership(change, update_id)
             return
         user_id = str(change.chat.id)
         reachability = self.ports.reachability
@@ -219,6 +219,22 @@ class TelegramAdapter:
                 await reachability.mark_reachable(PLATFORM, user_id)
         except Exception:
             logger.exception("could not record that telegram:%s %s the bot", user_id, status)
+
+    async def _on_chat_membership(self, change: ChatMemberUpdated, update_id: int) -> None:
+        """The bot was added to or removed from a group or channel: the core decides what follows."""
+        status = change.new_chat_member.status
+        if status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER, ChatMemberStatus.OWNER):
+            kind = Kind.JOINED
+        elif status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
+            kind = Kind.LEFT
+        else:
+            return  # restricted: still in the chat, nothing changes for the core
+        chat = ChatRef(
+            PLATFORM, str(change.chat.id), is_private=False, channel=change.chat.type == ChatType.CHANNEL
+        )
+        logger.info("bot is now %s in %s %s", status, change.chat.type, change.chat.id)
+        incoming = Incoming(chat, _person(change.from_user), change.chat.title or "", kind=kind, raw=change)
+        await self._answer(incoming, f"member-{update_id}", edit_message_id=None)
 
     async def _on_button(self, update: Update) -> None:
         query = update.callback_query
