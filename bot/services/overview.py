@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import JSON, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +41,6 @@ from bot.services.outbox import reply_to_payload
 logger = logging.getLogger(__name__)
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-INSERT_CHUNK = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +178,9 @@ class Target:
 
 def _target(row: OverviewTarget) -> Target:
     return Target(row.id, row.platform, row.chat_id, row.kind, row.status, row.title, row.language)
+
+
+_ACTIVE = (OverviewTarget.status == TargetStatus.ACTIVE.value, OverviewTarget.overview.is_(True))
 
 
 class OverviewService:
@@ -362,20 +363,11 @@ class OverviewService:
         async with self.db.write_lock, self.db.sessions.begin() as session:
             if not await self._claim_week(session, overview, now=now, scheduled=scheduled):
                 return None
-            query = select(OverviewTarget).where(
-                OverviewTarget.status == TargetStatus.ACTIVE, OverviewTarget.overview.is_(True)
-            )
-            if platforms is not None:
-                query = query.where(OverviewTarget.platform.in_(platforms))
-            groups: dict[Audience, list[Target]] = defaultdict(list)
-            for row in await session.scalars(query):
-                target = _target(row)
-                groups[target.audience].append(target)
             total = 0
-            for audience, targets in groups.items():
-                total += await self._enqueue_group(
-                    session, overview, rendering.render(overview, audience), targets, now
-                )
+            for audience in await self._audiences(session, platforms):
+                replies = rendering.render(overview, audience)
+                if replies:
+                    total += await self._fan_out(session, overview.week, audience, replies, now)
             await session.execute(
                 update(OverviewRun)
                 .where(OverviewRun.week == overview.week)
@@ -383,6 +375,66 @@ class OverviewService:
             )
         logger.info("weekly overview %s queued for %d chats", overview.week, total)
         return total
+
+    async def _audiences(self, session: AsyncSession, platforms: set[str] | None) -> list[Audience]:
+        query = select(OverviewTarget.platform, OverviewTarget.language, OverviewTarget.kind).where(*_ACTIVE)
+        if platforms is not None:
+            query = query.where(OverviewTarget.platform.in_(platforms))
+        found = {
+            Audience(p, lang, kind is TargetKind.MEMBER)
+            for p, lang, kind in await session.execute(query.distinct())
+        }
+        return sorted(found, key=lambda a: (a.platform, a.language, a.private))
+
+    async def _fan_out(
+        self, session: AsyncSession, week: str, audience: Audience, replies: list[Reply], now: datetime
+    ) -> int:
+        """One stored payload for the audience, and one outbox row per chat made inside the database:
+        100,000 subscribers cost one INSERT … SELECT, not 100,000 rows through Python."""
+        payload = {"parts": [reply_to_payload(r) for r in replies]}
+        body_id = (
+            await session.execute(
+                insert(OutboxBody).values(payload=payload, created_at=now).returning(OutboxBody.id)
+            )
+        ).scalar_one()
+        private = OverviewTarget.kind == TargetKind.MEMBER.value
+        chats = select(
+            literal(f"overview:{week}:") + OverviewTarget.platform + literal(":") + OverviewTarget.chat_id,
+            OverviewTarget.platform,
+            OverviewTarget.chat_id,
+            private,
+            literal({}, JSON),
+            literal(body_id),
+            literal(OutboxStatus.PENDING.value),
+            literal(0),
+            literal(0),
+            literal(now, OutboxMessage.not_before.type),
+            literal(now, OutboxMessage.created_at.type),
+        ).where(
+            *_ACTIVE,
+            OverviewTarget.platform == audience.platform,
+            OverviewTarget.language == audience.language,
+            private if audience.private else ~private,
+        )
+        columns = [
+            "key",
+            "platform",
+            "chat_id",
+            "is_private",
+            "payload",
+            "body_id",
+            "status",
+            "attempts",
+            "progress",
+            "not_before",
+            "created_at",
+        ]
+        insert_ = sqlite_insert if self.db.is_sqlite else pg_insert
+        statement = (
+            insert_(OutboxMessage).from_select(columns, chats).on_conflict_do_nothing(index_elements=["key"])
+        )
+        result = await session.execute(statement)
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def _claim_week(
         self, session: AsyncSession, overview: Overview, *, now: datetime, scheduled: bool
@@ -395,44 +447,6 @@ class OverviewService:
         )
         # A concurrent instance waits on the unique index until the first one commits, then sees a conflict.
         return bool(result.rowcount) or not scheduled  # type: ignore[attr-defined]
-
-    async def _enqueue_group(
-        self,
-        session: AsyncSession,
-        overview: Overview,
-        replies: list[Reply],
-        targets: list[Target],
-        now: datetime,
-    ) -> int:
-        if not replies:
-            return 0
-        payload = {"parts": [reply_to_payload(r) for r in replies]}
-        body_id = (
-            await session.execute(
-                insert(OutboxBody).values(payload=payload, created_at=now).returning(OutboxBody.id)
-            )
-        ).scalar_one()
-        insert_ = sqlite_insert if self.db.is_sqlite else pg_insert
-        statement = insert_(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
-        rows = [
-            {
-                "key": f"overview:{overview.week}:{t.platform}:{t.chat_id}"[:255],
-                "platform": t.platform,
-                "chat_id": t.chat_id,
-                "is_private": t.kind is TargetKind.MEMBER,
-                "payload": {},
-                "body_id": body_id,
-                "status": OutboxStatus.PENDING,
-                "attempts": 0,
-                "progress": 0,
-                "not_before": now,
-                "created_at": now,
-            }
-            for t in targets
-        ]
-        for start in range(0, len(rows), INSERT_CHUNK):
-            await session.execute(statement, rows[start : start + INSERT_CHUNK])
-        return len(rows)
 
 
 async def _member(session: AsyncSession, person: Person) -> Member | None:
