@@ -241,3 +241,23 @@ def test_ask_on_a_content_folder_runs_on_the_real_clock(tmp_path: Path) -> None:
     result = run(["ask", "--json", "--content", str(content), question], tmp_path)
     record = json.loads(result.stdout)
     assert [e["slug"] for e in record["events"]] == ["adventsmarkt"], record
+
+
+def test_overview_show_json_follows_the_interface(tmp_path: Path) -> None:
+    result = run(["overview", "show", "--json", "--now", "2020-09-30T12:00:00+02:00"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert set(record) == {"week", "edition", "impulse", "news", "events", "practices", "members", "text"}
+    assert record["week"] == "2020-W40" and record["edition"] == "2020-W40"
+    assert record["events"][0] == "webtalk-groesste-zukunft"  # the featured one first
+    assert record["text"].startswith("📬 Stadtretter-Wochenübersicht")
+    english = run(["digest", "show", "--lang", "en", "--now", "2020-09-30T12:00:00+02:00"], tmp_path)
+    assert english.returncode == 0 and english.stdout.startswith("📬 Stadtretter weekly overview")
+    assert not (tmp_path / "data" / "stadtretter.sqlite3").exists()
+
+
+def test_overview_send_queues_once_and_refuses_a_bad_week(tmp_path: Path) -> None:
+    bad = run(["overview", "send", "--week", "2020-W99"], tmp_path)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "2020-W99" in bad.stderr
+    ok = run(["overview", "send", "--week", "2020-W40"], tmp_path)
+    assert ok.returncode == 0 and "queued for 0 chat(s)" in ok.stdout
