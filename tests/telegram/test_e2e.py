@@ -55,15 +55,18 @@ async def test_member_arrives_by_deep_link_registers_asks_and_cancels(
     assert consent.text.startswith("✅ Sie sind angemeldet für Vitale Standorte")
     assert query.answered
     assert consent.button_labels == ["📅 Kalender", "❌ Abmelden"]
+    offer = await next_message(live_server, chat, 1)  # after a first registration: the weekly overview
+    assert "Wochenübersicht" in offer.text
+    assert any(data == "/abo" for row in offer.buttons for _, data in row)
 
     anna.press(consent, "📅 Kalender")
-    calendar = await next_message(live_server, chat, 1)
+    calendar = await next_message(live_server, chat, 2)
     assert calendar.document is not None
     assert calendar.document.filename == f"{SLUG}.ics"
     assert calendar.document.data.startswith(b"BEGIN:VCALENDAR")
 
     anna.send_text("Wann ist der nächste WebTalk?")
-    answer = await next_message(live_server, chat, 2)
+    answer = await next_message(live_server, chat, 3)
     assert "Vitale Standorte" in answer.text
     ref = ChatRef("telegram", str(anna.id))
     for _ in range(50):  # recorded right after Telegram confirmed the message
@@ -73,7 +76,7 @@ async def test_member_arrives_by_deep_link_registers_asks_and_cancels(
     assert subject == f"event:{SLUG}"
 
     anna.send_command("abmelden", SLUG)
-    cancelled = await next_message(live_server, chat, 3)
+    cancelled = await next_message(live_server, chat, 4)
     assert "storniert" in cancelled.text
     assert all(q.answered for q in live_server.callback_queries.values())
 
@@ -242,6 +245,7 @@ async def test_forged_button_data_acts_only_for_the_presser(
     consent = await next_message(live_server, anna.chat, 0)
     anna.press(consent, "✅ Einverstanden")
     await live_server.wait_until(lambda: bool(consent.edits))
+    await live_server.wait_inbox(anna.chat, 2)  # the offer of the weekly overview
 
     mallory.start()
     await live_server.wait_inbox(mallory.chat, 1)
@@ -251,7 +255,7 @@ async def test_forged_button_data_acts_only_for_the_presser(
     await live_server.wait_until(lambda: ignored.answered)
 
     anna.send_command("meine")
-    mine = await next_message(live_server, anna.chat, 1)
+    mine = await next_message(live_server, anna.chat, 2)
     assert "Vitale Standorte" in mine.text
     assert "bestätigt" in mine.text
     assert consent.text.startswith("✅ Sie sind angemeldet")
