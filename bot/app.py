@@ -69,14 +69,18 @@ async def build_context(
     content_dir: Path | None = None,
     ticking: bool = False,
     read_only: bool = False,
+    exclusive: bool = False,
 ) -> AppContext:
     """Create the application: migrate the database, load content, build services.
 
     `read_only` opens an existing, up-to-date database without changing anything (no migration, no sync);
     its content is whatever was synced into it. The demo clock runs only on the bundled demo content.
+    `exclusive` (a running assistant) refuses to start beside another one on the same SQLite file.
     """
     db = Database(database_url or settings.effective_database_url, read_only=read_only)
     try:
+        if exclusive:
+            db.lock_single_process()
         content = await _prepare_database(db, read_only=read_only)
         source: Path | str | None = content if read_only else (content_dir or settings.content_dir)
         demo_clock = settings.now is None and is_demo_content(source)
@@ -177,7 +181,7 @@ async def run_console(ctx: AppContext, *, stdin: TextIO | None = None, out: Text
 
 async def run(settings: Settings) -> int:
     """Start every configured platform, the scheduler and the outbox; the console when none is set."""
-    ctx = await build_context(settings, ticking=True)
+    ctx = await build_context(settings, ticking=True, exclusive=True)
     adapters = build_adapters(ctx)
     if not adapters:
         print(ctx.render("console_no_platforms", settings.language))

@@ -2,25 +2,90 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from bot.files import private_dir
 
 BUNDLED_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
 _WHEN = re.compile(r"^\s*(mon|tue|wed|thu|fri|sat|sun)[a-z]*\s+(\d{1,2}):(\d{2})\s*$", re.I)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_OFFSET = re.compile(r"^\s*(\d{1,4})\s*([mhd])\s*$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+PLATFORMS = ("telegram", "matrix", "console")
+# Drivers the assistant runs with; what a volunteer writes (postgresql://, sqlite://) maps onto them.
+_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|min|m|s)?", re.I)
+_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}
+_TELEGRAM_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_MATRIX_USER = re.compile(r"@[^:\s]+:[^\s]+")
 
 
 def _split_list(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+    return value
+
+
+def async_database_url(url: str) -> str:
+    """The URL with the async driver the assistant uses: `postgresql://…` becomes `postgresql+asyncpg://…`.
+
+    Raises ValueError (without the password) for what cannot be a database URL or names another driver.
+    """
+    text = url.strip()
+    try:
+        parsed = make_url(text)
+    except ArgumentError:
+        raise ValueError("not a database URL; e.g. postgresql://user@host/db or sqlite:///path") from None
+    driver = _DRIVERS.get(parsed.drivername.lower())
+    if driver is None:
+        raise ValueError(
+            f"the driver {parsed.drivername!r} is not supported; use postgresql://… or sqlite:///…"
+        )
+    if driver.startswith("postgresql") and not parsed.database:
+        raise ValueError("names no database; e.g. postgresql://user@host/stadtretter")
+    # Only the scheme changes: rendering the parsed URL again would quote ":memory:" into a file name.
+    rest = text.split("://", 1)[1]
+    if driver.startswith("postgresql") and "sslmode=" in rest:
+        rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)  # libpq's name; asyncpg calls it ssl
+    return f"{driver}://{rest}"
+
+
+def parse_duration(value: object) -> object:
+    """ "24h", "90 min", "2d", "3600" (seconds) or "1h30m" as a timedelta; anything else goes to pydantic."""
+    if not isinstance(value, str) or not value.strip():
+        return value
+    text = value.strip().replace(" ", "")
+    parts = _DURATION.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts).lower() != text.lower():
+        return value
+    return timedelta(seconds=sum(float(n) * _DURATION_UNITS[(u or "s").lower()] for n, u in parts))
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// address")
     return value
 
 
@@ -34,6 +99,10 @@ class Settings(BaseSettings):
     language: str = "de"
     now: datetime | None = None
     log_level: str = "INFO"
+    # Message texts appear in logs only when this is set (debugging a conversation with consent).
+    log_content: bool = False
+    # How long a push or deferred answer without an expiry of its own is worth trying.
+    outbox_horizon: timedelta = timedelta(hours=24)
     # Platform user keys ("telegram:123", "matrix:@anna:example.org", "console:local") allowed to manage.
     managers: Annotated[list[str], NoDecode] = ["console:local"]
 
@@ -79,23 +148,101 @@ class Settings(BaseSettings):
     @classmethod
     def _reminder_offsets(cls, value: list[str]) -> list[str]:
         for offset in value:
-            if not _OFFSET.match(offset):
+            duration = parse_duration(offset)
+            if not isinstance(duration, timedelta) or duration < timedelta(minutes=1):
                 raise ValueError(f"{offset!r} is not an offset such as 24h, 90m or 2d")
         return value
 
     @property
     def reminder_offsets(self) -> list[timedelta]:
-        """The reminder offsets, longest first."""
-        units = {"m": "minutes", "h": "hours", "d": "days"}
-        found = {
-            timedelta(**{units[m.group(2)]: int(m.group(1))}) for m in map(_OFFSET.match, self.reminders) if m
-        }
+        """The reminder offsets, longest first (whole minutes)."""
+        found = set()
+        for offset in self.reminders:
+            duration = parse_duration(offset)
+            if isinstance(duration, timedelta):
+                found.add(timedelta(minutes=int(duration.total_seconds() // 60)))
         return sorted(found, reverse=True)
 
     @field_validator("managers", "matrix_allowed", "reminders", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return async_database_url(value) if value is not None and value.strip() else None
+
+    @field_validator("outbox_horizon", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value)
+
+    @field_validator("outbox_horizon")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration, e.g. 24h, 90m or 2d")
+        return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _token_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        if not _TELEGRAM_TOKEN.fullmatch(token):
+            # Never echo the value: it is a secret, however mistyped.
+            raise ValueError("not a bot token as BotFather gives it (digits, a colon, then letters)")
+        return SecretStr(token)
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters A-Z, a-z, 0-9, _ or -")
+        return value
+
+    @field_validator(
+        "telegram_base_url", "telegram_base_file_url", "telegram_webhook_url", "matrix_homeserver"
+    )
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @field_validator("matrix_user_id")
+    @classmethod
+    def _matrix_user(cls, value: str | None) -> str | None:
+        if value is not None and not _MATRIX_USER.fullmatch(value.strip()):
+            raise ValueError("must be a full Matrix user id, e.g. @stadtretter:example.org")
+        return value.strip() if value else value
+
+    @field_validator("managers")
+    @classmethod
+    def _manager_keys(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            platform, _, user = entry.partition(":")
+            if platform not in PLATFORMS or not user:
+                raise ValueError(
+                    f"{entry!r} is not platform:user-id (e.g. telegram:12345 or matrix:@anna:example.org)"
+                )
+        return value
+
+    @field_validator("matrix_allowed")
+    @classmethod
+    def _allowed_entries(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*" and not entry.startswith(":") and not _MATRIX_USER.fullmatch(entry):
+                raise ValueError(f"{entry!r} is neither a user id (@anna:example.org), :server nor *")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -180,5 +327,10 @@ def load_settings(**overrides: object) -> Settings:
         name = f"BOT_{field.upper()}" if field else "configuration"
         message = err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{name}: {message}") from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        private_dir(settings.data_dir)
+    except OSError as exc:
+        raise ConfigError(f"BOT_DATA_DIR: cannot create {settings.data_dir}: {exc.strerror}") from None
+    if not os.access(settings.data_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"BOT_DATA_DIR: {settings.data_dir} is not writable")
     return settings

@@ -11,18 +11,30 @@ class Unreachable(Exception):
     """The recipient cannot be reached for good (blocked the bot, left, chat gone): do not retry."""
 
 
-class TemporaryFailure(Exception):
-    """Sending failed for now; retry after `retry_after` seconds (None: the caller's backoff)."""
+class Rejected(Exception):
+    """The platform refused this message for good (malformed, too large); the recipient is fine: do not
+    retry it, do not mark anybody."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+
+class TemporaryFailure(Exception):
+    """Sending failed for now; retry after `retry_after` seconds (None: the caller's backoff).
+
+    `unsent`: a reply sent in parts (a long text) failed after some parts went out; this is the rest, the
+    only thing to send again. None: nothing of the reply was sent.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, unsent: Reply | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.unsent = unsent
 
 
 class Transport(Protocol):
     """Delivers one reply to one chat; returns the platform's message id (or None).
 
-    Raises Unreachable or TemporaryFailure; anything else counts as temporary too.
+    Raises Unreachable, Rejected or TemporaryFailure; anything else counts as temporary too.
     """
 
     platform: str

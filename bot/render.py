@@ -13,7 +13,7 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from bot.text import paragraphs, teaser
+from bot.text import paragraphs, sanitize_html, teaser
 
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "content" / "templates"
@@ -117,7 +117,8 @@ class Renderer:
             "number": lambda n: format_decimal(n, locale=lang),
             "day_name": lambda weekday: get_day_names("wide", locale=lang)[weekday],
             "clock": lambda at: format_time(at, format="HH:mm", locale=lang),
-            "raw": Markup,
+            # Markup from content (an FAQ answer): sanitised to Telegram's subset, never trusted as written.
+            "raw": lambda markup: Markup(sanitize_html(markup)),
         }
         text = self.env.get_template(f"{name}.j2").render(**helpers, **context)
         return _BLANK_LINES.sub("\n\n", text).strip()

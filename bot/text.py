@@ -7,6 +7,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import nh3
+
 MAX_INPUT_CHARS = 2000
 
 _TAG = re.compile(r"<[^>]*>")
@@ -14,6 +16,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
 _CONTROL = {c for c in map(chr, range(0x20)) if c not in "\n\t"} | {"\x7f"}
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "é": "e", "è": "e", "á": "a", "à": "a"})
 _TOKEN = re.compile(r"[a-z0-9]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SUFFIXES = ("ungen", "innen", "ern", "en", "er", "es", "em", "e", "s", "n")
 
 
@@ -24,7 +27,8 @@ def clean_input(text: str) -> str:
         " " if ch in _CONTROL or (unicodedata.category(ch) == "Cc" and ch not in "\n\t") else ch
         for ch in text
     )
-    return text.strip()
+    # Lone surrogates (undecodable bytes read with surrogateescape) cannot be written as UTF-8 anywhere.
+    return _SURROGATE.sub("\ufffd", text).strip()
 
 
 def fold(text: str) -> str:
@@ -78,3 +82,44 @@ def teaser(text: str, limit: int = 280) -> str:
     if sentence >= limit // 2:
         return cut[: sentence + 1]
     return cut[: cut.rfind(" ")].rstrip(",;:–-") + " …"
+
+
+# Telegram's HTML subset (plus <br>, which becomes a line break), the only markup content may carry.
+CONTENT_TAGS = frozenset(
+    {
+        "a",
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "tg-spoiler",
+        "code",
+        "pre",
+        "blockquote",
+        "br",
+    }
+)
+LINK_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+_BARE_LINK = re.compile(r"<a>(.*?)</a>", re.S)
+
+
+def sanitize_html(markup: str) -> str:
+    """Content HTML (an FAQ answer) reduced to Telegram's subset by an allow-list sanitiser (nh3, Ammonia).
+
+    Scripts, frames, images and styles go (scripts and styles with their content); links keep only http(s),
+    mailto and tel addresses, and a link left without one is just its text.
+    """
+    cleaned = nh3.clean(
+        markup,
+        tags=set(CONTENT_TAGS),
+        attributes={"a": {"href"}, "code": {"class"}, "pre": {"language"}},
+        url_schemes=set(LINK_SCHEMES),
+        link_rel=None,
+        strip_comments=True,
+    )
+    return _BARE_LINK.sub(r"\1", cleaned)

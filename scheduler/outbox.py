@@ -1,38 +1,63 @@
-"""Drains the durable outbox through the platform senders, with retries and without double sends."""
+"""Drains the durable outbox through the platform senders: retries through long outages, never a double send.
+
+A message is tried until it is sent, its recipient is gone, the platform rejects it for good, or it is no
+longer useful (its own expiry, such as a reminder's event start, or the outbox horizon): then it is marked
+expired, not failed. Retries back off exponentially, capped and with jitter, so a long outage neither
+gives messages up early nor makes every instance retry in the same second.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+import random
+from collections import Counter
+from datetime import datetime, timedelta
 
-from bot.chat import ChatRef
+from bot.chat import ChatRef, Reply
 from bot.context import AppContext
 from bot.db.models import OutboxMessage, OutboxStatus
-from bot.delivery import TemporaryFailure, Unreachable
-from bot.services.outbox import Delivered, payload_to_replies
+from bot.delivery import Rejected, TemporaryFailure, Unreachable
+from bot.services.outbox import LEASE, Delivered, payload_to_replies
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
 BATCH = 500
 FLUSH_SECONDS = 0.05
+BACKOFF_CAP = timedelta(seconds=120)
+RENEW_EVERY = LEASE / 3
 
 
-def backoff(attempt: int) -> timedelta:
-    return timedelta(seconds=min(600, 2**attempt))
+def backoff(attempt: int, *, cap: timedelta = BACKOFF_CAP) -> timedelta:
+    """The wait before attempt `attempt + 1`: 2, 4, 8 … seconds up to `cap`, each between half and all of it.
+
+    The jitter spreads the retries of many messages (and of several instances) after an outage.
+    """
+    ceiling = min(cap.total_seconds(), 2.0 ** min(attempt, 30))
+    return timedelta(seconds=ceiling * random.uniform(0.5, 1.0))
 
 
 class OutboxWorker:
-    """Claims due messages in batches and sends them concurrently; transports pace themselves."""
+    """Claims due messages in batches and sends them concurrently; transports pace themselves.
+
+    `counts` tells what became of the messages handled so far (sent, retried, expired, failed,
+    unreachable), for logs and benchmarks.
+    """
 
     def __init__(self, ctx: AppContext, *, concurrency: int = 256, idle_seconds: float = 1.0) -> None:
         self.ctx = ctx
         self.concurrency = concurrency
         self.idle_seconds = idle_seconds
+        self.counts: Counter[str] = Counter()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._delivered: list[Delivered] = []
+        self._sent_event = asyncio.Event()
+        self._in_flight: dict[int, OutboxMessage] = {}
+
+    @property
+    def horizon(self) -> timedelta:
+        return self.ctx.settings.outbox_horizon
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="outbox")
@@ -62,10 +87,14 @@ class OutboxWorker:
 
     async def drain_once(self) -> int:
         """Send what is due now (several batches); return how many messages were handled."""
+        await self._expire()
         handled = 0
         semaphore = asyncio.Semaphore(self.concurrency)
-        stop_flushing = asyncio.Event()
-        flusher = asyncio.create_task(self._flush_periodically(stop_flushing), name="outbox-flush")
+        stop = asyncio.Event()
+        helpers = [
+            asyncio.create_task(self._flush_periodically(stop), name="outbox-flush"),
+            asyncio.create_task(self._renew_periodically(stop), name="outbox-renew"),
+        ]
         try:
             while True:
                 platforms = set(self.ctx.transports)
@@ -76,29 +105,63 @@ class OutboxWorker:
                 )
                 if not batch:
                     return handled
+                self._in_flight.update((row.id, row) for row in batch)
 
                 async def deliver(rows: list[OutboxMessage]) -> None:
                     async with semaphore:
-                        for row in rows:  # one chat's messages in the order they were queued
-                            await self._deliver(row)
+                        for position, row in enumerate(rows):  # one chat's messages in queue order
+                            try:
+                                retry_at = await self._deliver(row)
+                            finally:
+                                self._in_flight.pop(row.id, None)
+                            if retry_at is not None:  # the rest waits for it, so nothing overtakes
+                                await self._hold_back(rows[position + 1 :], retry_at)
+                                return
 
                 await asyncio.gather(*(deliver(rows) for rows in _by_chat(batch)))
                 handled += len(batch)
         finally:
-            # Let the flusher finish its write rather than cancel it mid-transaction, then write the rest.
-            stop_flushing.set()
-            await asyncio.gather(flusher, return_exceptions=True)
+            # Let the helpers finish their writes rather than cancel them mid-transaction; write the rest.
+            stop.set()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await self._flush()
 
+    async def _expire(self) -> None:
+        expired = await self.ctx.outbox.expire(now=self.ctx.clock.now(), horizon=self.horizon)
+        if expired:
+            self.counts["expired"] += len(expired)
+            logger.warning(
+                "outbox: %d message(s) expired unsent, no longer useful (e.g. %s)", len(expired), expired[0]
+            )
+
     async def _flush_periodically(self, stop: asyncio.Event) -> None:
-        # One transaction per message would cap a broadcast below Telegram's rate; a short interval keeps
-        # the window in which a crash could repeat a message (sent, not yet marked) to a few rows.
+        # One transaction per message would cap a broadcast below Telegram's rate; writing whatever was sent
+        # while the previous write ran keeps the window in which a crash could repeat a message (sent, not
+        # yet marked) to one short transaction.
+        while not stop.is_set():
+            self._sent_event.clear()
+            if not self._delivered:
+                waiter = asyncio.create_task(self._sent_event.wait())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait(
+                    (waiter, stopper), timeout=FLUSH_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+                stopper.cancel()
+            await self._flush()
+
+    async def _renew_periodically(self, stop: asyncio.Event) -> None:
+        """Keep the claims of a batch that is still being sent (paced sends can take minutes)."""
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=FLUSH_SECONDS)
+                await asyncio.wait_for(stop.wait(), timeout=RENEW_EVERY.total_seconds())
             except TimeoutError:
                 pass
-            await self._flush()
+            if self._in_flight and not stop.is_set():
+                try:
+                    await self.ctx.outbox.renew(list(self._in_flight), until=self.ctx.clock.now() + LEASE)
+                except Exception:
+                    logger.exception("outbox: renewing the claims failed")
 
     async def _flush(self) -> None:
         delivered, self._delivered = self._delivered, []
@@ -112,10 +175,19 @@ class OutboxWorker:
                 "outbox: could not mark %d delivered messages as sent; trying again", len(delivered)
             )
             self._delivered[:0] = delivered
+            return
+        self.counts["sent"] += len(delivered)
 
-    async def _deliver(self, row: OutboxMessage) -> None:
+    async def _hold_back(self, rows: list[OutboxMessage], retry_at: datetime) -> None:
+        for row in rows:
+            self._in_flight.pop(row.id, None)
+        await self.ctx.outbox.release([row.id for row in rows], retry_at=retry_at)
+
+    async def _deliver(self, row: OutboxMessage) -> datetime | None:
+        """Send one queued message; return when to try again if it is to be retried, else None."""
         transport = self.ctx.transports[row.platform]
         chat = ChatRef(row.platform, row.chat_id, is_private=row.is_private)
+        outbox = self.ctx.outbox
         parts = payload_to_replies(row.payload)
         kept: tuple[str | None, str | None] = (None, None)  # the message id (and subject) to remember
         for index in range(row.progress, len(parts)):
@@ -123,33 +195,59 @@ class OutboxWorker:
                 message_id = await transport.send(chat, parts[index])
             except Unreachable as exc:
                 logger.info("outbox %s: recipient unreachable (%s)", row.key, exc)
-                await self.ctx.outbox.mark_failed(
+                self.counts["unreachable"] += 1
+                await outbox.mark_failed(
                     row.id, error=str(exc), retry_at=None, status=OutboxStatus.UNREACHABLE, progress=index
                 )
                 await self.ctx.unreachable(chat)
-                return
+                return None
+            except Rejected as exc:
+                logger.error("outbox %s: the platform refused the message for good: %s", row.key, exc)
+                self.counts["failed"] += 1
+                await outbox.mark_failed(row.id, error=str(exc), retry_at=None, progress=index)
+                return None
             except TemporaryFailure as exc:
-                await self._retry(row, str(exc), exc.retry_after, progress=index)
-                return
+                # A part split by the platform that went out only in part: keep its rest and the parts after.
+                remaining = [exc.unsent, *parts[index + 1 :]] if exc.unsent is not None else None
+                return await self._retry(row, str(exc), exc.retry_after, progress=index, remaining=remaining)
             except Exception as exc:
                 logger.warning("outbox %s: send failed: %s", row.key, type(exc).__name__)
-                await self._retry(row, type(exc).__name__, None, progress=index)
-                return
+                return await self._retry(row, type(exc).__name__, None, progress=index)
             if kept[0] is None or (parts[index].subject and kept[1] is None):
                 kept = (message_id, parts[index].subject)
         self._delivered.append((row, *kept))
+        self._sent_event.set()
+        return None
 
     async def _retry(
-        self, row: OutboxMessage, error: str, retry_after: float | None, *, progress: int
-    ) -> None:
-        if row.attempts >= MAX_ATTEMPTS:
-            logger.error("outbox %s: giving up after %d attempts: %s", row.key, row.attempts, error)
-            await self.ctx.outbox.mark_failed(row.id, error=error, retry_at=None, progress=progress)
-            return
+        self,
+        row: OutboxMessage,
+        error: str,
+        retry_after: float | None,
+        *,
+        progress: int,
+        remaining: list[Reply] | None = None,
+    ) -> datetime:
+        """Try again later: when the platform said (a 429), else after the backoff; expiry ends it."""
         delay = timedelta(seconds=retry_after) if retry_after is not None else backoff(row.attempts)
+        self.counts["retried"] += 1
+        if row.attempts in (1, 5) or row.attempts % 20 == 0:
+            logger.info(
+                "outbox %s: not sent (%s), attempt %d; next try in %.0f s",
+                row.key,
+                error,
+                row.attempts,
+                delay.total_seconds(),
+            )
+        retry_at = self.ctx.clock.now() + delay
         await self.ctx.outbox.mark_failed(
-            row.id, error=error, retry_at=self.ctx.clock.now() + delay, progress=progress
+            row.id,
+            error=error,
+            retry_at=retry_at,
+            progress=None if remaining is not None else progress,
+            remaining=remaining,
         )
+        return retry_at
 
 
 def _by_chat(batch: list[OutboxMessage]) -> list[list[OutboxMessage]]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
+import os
 import sys
 from datetime import datetime, tzinfo
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.logs import setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _private_and_utf8()
     args = _parser().parse_args(argv)
     command = args.command or "run"
     try:
@@ -67,13 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet = command in ("ask", "chat", "overview", "digest") or (
         command == "run" and not (settings.telegram_enabled or settings.matrix_enabled)
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=logging.WARNING if quiet else settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(settings, level="WARNING" if quiet else None)
     try:
         return _dispatch(command, settings, args)
     except ConfigError as exc:
@@ -81,6 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _private_and_utf8() -> None:
+    """Files the process creates are its owner's (databases, key stores, exports), whatever the umask
+    it was started with; output is UTF-8 in any locale, and what cannot be written is replaced."""
+    os.umask(os.umask(0o077) | 0o077)
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(encoding="utf-8", errors="replace")
 
 
 def _dispatch(command: str, settings: Settings, args: argparse.Namespace) -> int:
@@ -131,7 +138,7 @@ def _parse_now(value: str, tz: tzinfo) -> datetime:
 async def _chat(settings: Settings) -> int:
     from bot.app import build_context, run_console
 
-    ctx = await build_context(settings, ticking=True)
+    ctx = await build_context(settings, ticking=True, exclusive=True)
     try:
         return await run_console(ctx)
     finally:

@@ -13,6 +13,7 @@ from bot.app import build_context
 from bot.chat import ChatRef, Incoming, Person, Platform
 from bot.config import ConfigError, Settings
 from bot.context import AppContext
+from bot.platforms.console import read_line
 from bot.router import Response
 from content.loader import ContentError, check_folder
 
@@ -98,7 +99,7 @@ def _questions(given: list[str]) -> Iterator[str]:
         else:
             yield " ".join(given)
         return
-    for line in sys.stdin:
-        line = line.rstrip("\n")
+    while line := read_line(sys.stdin):
+        line = line.rstrip("\r\n")
         if line.strip():
             yield line

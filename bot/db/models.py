@@ -274,6 +274,8 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     platform_message_id: Mapped[str | None] = mapped_column(String(255))
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # When the message stops being useful (a reminder at its event's start); None: the outbox horizon.
+    expires_at: Mapped[datetime | None]
     # A payload many rows share (one weekly overview for 100,000 chats) is stored once.
     body_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_bodies.id"), index=True)
     # Parts of a multi-part payload already delivered (a retry goes on from there, sends none twice).

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from bot.chat import Button, ChatRef, Incoming, Kind, MessageRef, Person, Platform, Reply
 from bot.context import Ports
+from bot.files import write_private
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,15 @@ CONSOLE_CHAT = ChatRef(Platform.CONSOLE, "local", is_private=True)
 CONSOLE_USER = Person(Platform.CONSOLE, "local", display_name="Konsole")
 REPLY_MARK = "^"
 EXIT_WORDS = ("exit", "quit", "/exit", "/quit")
+
+
+def read_line(source: TextIO) -> str:
+    """One line of input; bytes that are not UTF-8 become "\ufffd" instead of ending the program."""
+    buffer = getattr(source, "buffer", None)
+    if buffer is None:
+        return source.readline()
+    raw: bytes = buffer.readline()
+    return raw.decode("utf-8", errors="replace")
 
 
 class ConsoleAdapter:
@@ -46,9 +56,8 @@ class ConsoleAdapter:
         message_id = str(self._shown)
         self._write(reply.plain)
         if reply.attachment is not None:
-            self.downloads.mkdir(parents=True, exist_ok=True)
             path = self.downloads / Path(reply.attachment.filename).name
-            path.write_bytes(reply.attachment.data)
+            write_private(path, reply.attachment.data)  # an export lists members: for the owner only
             self._write(f"📎 {path}")
         for row in reply.buttons:
             labels = []
@@ -94,7 +103,7 @@ class ConsoleAdapter:
             if interactive:
                 self.out.write("> ")
                 self.out.flush()
-            line = await loop.run_in_executor(None, source.readline)
+            line = await loop.run_in_executor(None, read_line, source)
             if not line or line.strip().lower() in EXIT_WORDS:
                 return 0
             if not interactive:

@@ -45,13 +45,13 @@ WEEKDAYS = _names(get_day_names, "wide")
 _MONTH_RE = "|".join(sorted((re.escape(m) for m in MONTHS if len(m) >= 3), key=len, reverse=True))
 _WEEKDAY_RE = "|".join(sorted((re.escape(d) for d in WEEKDAYS), key=len, reverse=True))
 
-_ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
-_NUMERIC = re.compile(r"(?<![\d.])(\d{1,2})\.\s?(\d{1,2})(?:\.(?:\s?(\d{4}|\d{2})(?!\d))?|(?![\d.]))")
+_ISO = re.compile(r"(?<![\d.])(\d{4,})-(\d{1,2})-(\d{1,2})\b")
+_NUMERIC = re.compile(r"(?<![\d.])(\d{1,2})\.\s?(\d{1,2})(?:\.(?:\s?(\d{4,}|\d{2})(?!\d))?|(?![\d.]))")
 _DAY_MONTH = re.compile(
-    rf"(?<!\d)(\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?({_MONTH_RE})\b\.?(?:\s*(\d{{4}}))?"
+    rf"(?<!\d)(\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?({_MONTH_RE})\b\.?(?:\s*(\d{{4,}}))?"
 )
-_MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}}))?")
-_MONTH_ONLY = re.compile(rf"\b(?:im|in|of|during|fuer|for)\s+({_MONTH_RE})\b(?:\s*(\d{{4}}))?")
+_MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4,}}))?")
+_MONTH_ONLY = re.compile(rf"\b(?:im|in|of|during|fuer|for)\s+({_MONTH_RE})\b(?:\s*(\d{{4,}}))?")
 _WEEKDAY = re.compile(rf"\b(naechsten\s+|kommenden\s+|next\s+|this\s+|diesen\s+)?({_WEEKDAY_RE})s?\b")
 _IN_N = re.compile(
     r"\b(?:in|within|innerhalb)\s+(?:den\s+naechsten\s+|the\s+next\s+)?(\d{1,3}|einem|einer|eines|"
@@ -104,10 +104,26 @@ def find_date_range(text: str, now: datetime) -> tuple[DateRange | None, str]:
     return None, folded
 
 
-def _make_date(year: int | None, month: int, day: int, today: date, written: str) -> date:
+# Years the assistant reads dates in; others (0, 9999, a 5,000-digit number) get the invalid-date answer.
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+
+
+def _year(written: str | None, whole: str) -> int | None:
+    """The year as written: two digits mean 20xx; four within FIRST_YEAR..LAST_YEAR; else InvalidDate."""
+    if written is None:
+        return None
+    if len(written) == 2:
+        return 2000 + int(written)
+    if len(written) != 4 or not FIRST_YEAR <= int(written) <= LAST_YEAR:
+        raise InvalidDate(whole)
+    return int(written)
+
+
+def _make_date(year: str | None, month: int, day: int, today: date, written: str) -> date:
+    chosen = _year(year, written)
     try:
-        if year is not None:
-            return date(year if year >= 100 else 2000 + year, month, day)
+        if chosen is not None:
+            return date(chosen, month, day)
         candidate = date(today.year, month, day)
     except ValueError:
         raise InvalidDate(written) from None
@@ -123,21 +139,21 @@ def _make_date(year: int | None, month: int, day: int, today: date, written: str
 def _explicit_date(text: str, today: date) -> tuple[DateRange, tuple[int, int]] | None:
     m = _ISO.search(text)
     if m:
-        day = _make_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), today, m.group(0))
+        day = _make_date(m.group(1), int(m.group(2)), int(m.group(3)), today, m.group(0))
         return DateRange(day, day, "day"), m.span()
     m = _NUMERIC.search(text)
     if m:
-        year = int(m.group(3)) if m.group(3) else None
+        year = m.group(3)
         day = _make_date(year, int(m.group(2)), int(m.group(1)), today, m.group(0).strip())
         return DateRange(day, day, "day"), m.span()
     m = _DAY_MONTH.search(text)
     if m:
-        year = int(m.group(3)) if m.group(3) else None
+        year = m.group(3)
         day = _make_date(year, MONTHS[m.group(2)], int(m.group(1)), today, m.group(0).strip())
         return DateRange(day, day, "day"), m.span()
     m = _MONTH_DAY.search(text)
     if m:
-        year = int(m.group(3)) if m.group(3) else None
+        year = m.group(3)
         day = _make_date(year, MONTHS[m.group(1)], int(m.group(2)), today, m.group(0).strip())
         return DateRange(day, day, "day"), m.span()
     return None
@@ -195,7 +211,8 @@ def _month_only(text: str, today: date) -> tuple[DateRange, tuple[int, int]] | N
     if not m:
         return None
     month = MONTHS[m.group(1)]
-    year = int(m.group(2)) if m.group(2) else today.year + (1 if month < today.month - 2 else 0)
+    written = _year(m.group(2), m.group(0).strip())
+    year = written if written is not None else today.year + (1 if month < today.month - 2 else 0)
     start = date(year, month, 1)
     return DateRange(start, start + relativedelta(months=1, days=-1), "month"), m.span()
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 
 Delivery = tuple[str, ChatRef, Reply]  # idempotency key, recipient, message
 INSERT_BATCH = 1000
+# A claim is short and renewed while its batch is in flight: a crashed instance's claims return quickly.
+LEASE = timedelta(seconds=30)
+# How long a message without an expiry of its own is worth trying (BOT_OUTBOX_HORIZON overrides it).
+HORIZON = timedelta(hours=24)
 
 
 def reply_to_payload(reply: Reply) -> dict[str, Any]:
@@ -44,6 +48,12 @@ def payload_to_replies(payload: dict[str, Any]) -> list[Reply]:
     return [payload_to_reply(payload)]
 
 
+def replies_to_payload(replies: list[Reply]) -> dict[str, Any]:
+    if len(replies) == 1:
+        return reply_to_payload(replies[0])
+    return {"parts": [reply_to_payload(r) for r in replies]}
+
+
 # A delivered row: the row, the message id to keep, and what that message is about (None: nothing).
 Delivered = tuple[OutboxMessage, str | None, str | None]
 
@@ -61,25 +71,43 @@ class Outbox:
         *,
         now: datetime,
         not_before: datetime | None = None,
+        expires_at: datetime | None = None,
     ) -> int:
         """Add a delivery inside the caller's transaction; a key already queued is left as it is.
 
-        Returns 1 when it was added, 0 when the key was queued already."""
-        return await self._insert(session, [(key, chat, reply)], now=now, not_before=not_before)
+        `expires_at`: when the message stops being useful (a reminder at its event's start); it is then
+        marked expired instead of sent. Without it, the outbox horizon (24 h by default) applies.
+        Returns 1 when it was added, 0 when the key was queued already.
+        """
+        return await self._insert(
+            session, [(key, chat, reply)], now=now, not_before=not_before, expires_at=expires_at
+        )
 
     async def enqueue(
-        self, key: str, chat: ChatRef, reply: Reply, *, now: datetime, not_before: datetime | None = None
+        self,
+        key: str,
+        chat: ChatRef,
+        reply: Reply,
+        *,
+        now: datetime,
+        not_before: datetime | None = None,
+        expires_at: datetime | None = None,
     ) -> None:
         async with self.db.write_lock, self.db.sessions.begin() as session:
-            await self.enqueue_in(session, key, chat, reply, now=now, not_before=not_before)
+            await self.enqueue_in(
+                session, key, chat, reply, now=now, not_before=not_before, expires_at=expires_at
+            )
 
-    async def enqueue_many(self, deliveries: list[Delivery], *, now: datetime) -> None:
+    async def enqueue_many(
+        self, deliveries: list[Delivery], *, now: datetime, expires_at: datetime | None = None
+    ) -> None:
         """Add many deliveries (key, chat, reply) in one transaction; keys already queued are left alone."""
         if not deliveries:
             return
         async with self.db.write_lock, self.db.sessions.begin() as session:
             for start in range(0, len(deliveries), INSERT_BATCH):
-                await self._insert(session, deliveries[start : start + INSERT_BATCH], now=now)
+                batch = deliveries[start : start + INSERT_BATCH]
+                await self._insert(session, batch, now=now, expires_at=expires_at)
 
     async def _insert(
         self,
@@ -88,6 +116,7 @@ class Outbox:
         *,
         now: datetime,
         not_before: datetime | None = None,
+        expires_at: datetime | None = None,
     ) -> int:
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
         rows = [
@@ -101,6 +130,7 @@ class Outbox:
                 "attempts": 0,
                 "not_before": not_before or now,
                 "created_at": now,
+                "expires_at": expires_at,
             }
             for key, chat, reply in deliveries
         ]
@@ -111,10 +141,40 @@ class Outbox:
         await session.execute(statement, rows)
         return len(rows)
 
+    async def expire(self, *, now: datetime, horizon: timedelta = HORIZON) -> list[str]:
+        """Mark due messages that are no longer useful as expired (not sent, not failed); returns their keys.
+
+        A message is no longer useful after its own `expires_at`, or, without one, `horizon` after it was
+        queued. Only messages nobody holds a claim on are touched.
+        """
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            keys = list(
+                (
+                    await session.scalars(
+                        update(OutboxMessage)
+                        .where(
+                            OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
+                            OutboxMessage.not_before <= now,
+                            or_(
+                                OutboxMessage.expires_at <= now,
+                                and_(
+                                    OutboxMessage.expires_at.is_(None),
+                                    OutboxMessage.created_at <= now - horizon,
+                                ),
+                            ),
+                        )
+                        .values(status=OutboxStatus.EXPIRED)
+                        .returning(OutboxMessage.key)
+                    )
+                ).all()
+            )
+        return keys
+
     async def claim(
-        self, *, now: datetime, limit: int, platforms: set[str], lease: timedelta = timedelta(minutes=5)
+        self, *, now: datetime, limit: int, platforms: set[str], lease: timedelta = LEASE
     ) -> list[OutboxMessage]:
-        """Take due messages for sending; a claim expires after `lease`, so a crash loses nothing."""
+        """Take due messages for sending; a claim runs out after `lease` unless renewed, so a crash loses
+        nothing and a crashed instance's messages are taken up again soon."""
         async with self.db.write_lock, self.db.sessions.begin() as session:
             query = (
                 select(OutboxMessage)
@@ -145,6 +205,32 @@ class Outbox:
             if row.body_id is not None:
                 row.payload = bodies.get(row.body_id, {})
         return rows
+
+    async def renew(self, ids: list[int], *, until: datetime) -> None:
+        """Extend the claims on messages still in flight (a long paced batch keeps what it claimed)."""
+        if not ids:
+            return
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.SENDING)
+                .values(not_before=until)
+            )
+
+    async def release(self, ids: list[int], *, retry_at: datetime) -> None:
+        """Give claimed messages back unsent, due at `retry_at` (they wait behind an earlier one)."""
+        if not ids:
+            return
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.SENDING)
+                .values(
+                    status=OutboxStatus.PENDING,
+                    not_before=retry_at,
+                    attempts=OutboxMessage.attempts - 1,  # not tried: the claim does not count
+                )
+            )
 
     async def mark_sent(self, delivered: list[Delivered], *, now: datetime) -> None:
         """Mark delivered rows as sent, with their platform message ids and subjects, in one transaction."""
@@ -191,15 +277,20 @@ class Outbox:
         retry_at: datetime | None,
         status: OutboxStatus = OutboxStatus.FAILED,
         progress: int | None = None,
+        remaining: list[Reply] | None = None,
     ) -> None:
         """Schedule a retry at `retry_at`, or give up with `status` when it is None.
 
         `progress`: parts of a multi-part payload already delivered; a retry goes on from there.
+        `remaining`: what is still to send when a part went out only in part (a long message split by the
+        platform): the row keeps this rest as its own payload, and a retry sends only it.
         """
         async with self.db.write_lock, self.db.sessions.begin() as session:
             values: dict[str, Any] = {"last_error": error[:500]}
             if progress is not None:
                 values["progress"] = progress
+            if remaining is not None:
+                values.update(payload=replies_to_payload(remaining), body_id=None, progress=0)
             if retry_at is None:
                 values["status"] = status
             else:

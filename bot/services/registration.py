@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -187,7 +188,9 @@ class RegistrationService:
         assert promoted is not None
         reply = self.notices.promotion(language_of(promoted, self.language), event)
         chat = ChatRef(promoted.platform, promoted.user_id, is_private=True)
-        await self.outbox.enqueue_in(session, f"promotion:{nxt.id}:{now.isoformat()}", chat, reply, now=now)
+        key = f"promotion:{nxt.id}:{now.isoformat()}"
+        # Told after the event started, the news of a seat would only confuse: it expires at the start.
+        await self.outbox.enqueue_in(session, key, chat, reply, now=now, expires_at=row.starts_at)
         logger.info("waitlist promotion: event=%s registration=%s", row.slug, nxt.id)
 
     async def mine(
@@ -265,7 +268,10 @@ class RegistrationService:
             ]
             added = 0
             for key, chat, reply in deliveries:
-                added += await self.outbox.enqueue_in(session, key, chat, reply, now=now)
+                # A reminder after the event has begun helps nobody: it expires then instead of arriving late.
+                added += await self.outbox.enqueue_in(
+                    session, key, chat, reply, now=now, expires_at=event.starts_at
+                )
             # Registrations committed while this ran may carry a slightly earlier time: re-read a margin.
             through = now - MARK_SLACK
             if mark is None:
@@ -335,5 +341,19 @@ class RegistrationService:
         return (ahead or 0) + 1
 
 
+# Signs that make a spreadsheet read a cell as a formula (or, "|", as a DDE call); their full-width and
+# small forms count too (NFKC folds them onto these).
+_FORMULA_SIGNS = frozenset("=+-@|%")
+
+
 def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """A cell a spreadsheet shows as text: a leading formula sign, or anything a spreadsheet may skip before
+    one (spaces, line breaks, control and zero-width characters, a byte-order mark), gets a "'" first."""
+    if not value:
+        return value
+    first = value[0]
+    if first.isspace() or unicodedata.category(first) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+        return "'" + value
+    if unicodedata.normalize("NFKC", first)[:1] in _FORMULA_SIGNS:
+        return "'" + value
+    return value

@@ -62,16 +62,30 @@ async def test_delivery_retries_and_unreachable(ctx: AppContext) -> None:
     assert "Hallo doppelt" not in sender.out.getvalue()  # type: ignore[attr-defined]
 
 
-async def test_network_errors_back_off_then_give_up(ctx: AppContext) -> None:
-    sender = FlakySender(ctx, {"x": [OSError("down")] * 20})
+async def test_network_errors_are_retried_until_the_horizon_then_expire(ctx: AppContext) -> None:
+    sender = FlakySender(ctx, {"x": [OSError("down")] * 200})
     ctx.transports["console"] = sender
     await ctx.outbox.enqueue("k-x", ChatRef("console", "x"), Reply("Hallo"), now=ctx.clock.now())
     worker = OutboxWorker(ctx)
-    for _ in range(12):
+    for _ in range(12):  # three hours of outage: still pending, never given up
         await worker.drain_once()
         ctx.clock.fixed = ctx.clock.now() + timedelta(minutes=15)
-    assert await outbox_rows(ctx) == {"x": ("failed", 8)}
+    status, attempts = (await outbox_rows(ctx))["x"]
+    assert (status, attempts) == ("pending", 12)
+    ctx.clock.fixed = ctx.clock.now() + timedelta(hours=21)  # past the 24-hour horizon
+    await worker.drain_once()
+    assert (await outbox_rows(ctx))["x"] == ("expired", 12)
+    assert worker.counts["expired"] == 1 and "failed" not in worker.counts
     assert sender.delivered == []
+
+
+def test_backoff_grows_to_a_cap_with_jitter() -> None:
+    from scheduler.outbox import BACKOFF_CAP, backoff
+
+    waits = [backoff(attempt).total_seconds() for attempt in range(1, 12)]
+    assert 1.0 <= waits[0] <= 2.0 and 4.0 <= waits[2] <= 8.0
+    assert all(BACKOFF_CAP.total_seconds() / 2 <= w <= BACKOFF_CAP.total_seconds() for w in waits[7:])
+    assert len({backoff(10) for _ in range(20)}) > 1  # jitter: retries after an outage do not bunch up
 
 
 async def test_promotion_is_delivered_once(ctx: AppContext) -> None:

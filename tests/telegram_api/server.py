@@ -57,6 +57,7 @@ class InjectedFailure:
     chat_id: int | None
     retry_after: int = 1
     method: str | None = None
+    after: int = 0  # matching requests that still succeed before this failure strikes
 
 
 @dataclass
@@ -246,10 +247,11 @@ class BotApiServer:
         chat_id = chat.id if isinstance(chat, Chat) else chat
         self.failures.extend(InjectedFailure("429", chat_id, retry_after, method) for _ in range(count))
 
-    def inject_disconnect(self, *, chat: Chat | int | None = None, count: int = 1) -> None:
-        """Drop the connection of the next `count` sends before they are processed (a network error)."""
+    def inject_disconnect(self, *, chat: Chat | int | None = None, count: int = 1, after: int = 0) -> None:
+        """Drop the connection of the next `count` sends before they are processed (a network error);
+        `after` sends still succeed first (e.g. the first part of a long answer)."""
         chat_id = chat.id if isinstance(chat, Chat) else chat
-        self.failures.extend(InjectedFailure("disconnect", chat_id) for _ in range(count))
+        self.failures.extend(InjectedFailure("disconnect", chat_id, after=after) for _ in range(count))
 
     def user_message(
         self, user: User, chat: Chat, text: str, *, reply_to: SentMessage | dict[str, Any] | None = None
@@ -483,6 +485,11 @@ class BotApiServer:
             if (failure.chat_id is None or failure.chat_id == chat_id) and (
                 failure.method is None or failure.method.lower() == method
             ):
+                if failure.after > 0:
+                    for waiting in self.failures[index:]:  # the whole injected series waits its turn
+                        if waiting.chat_id == failure.chat_id and waiting.after > 0:
+                            waiting.after -= 1
+                    return None
                 return self.failures.pop(index)
         return None
 

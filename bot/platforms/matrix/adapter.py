@@ -36,7 +36,9 @@ from nio import (
 from bot.chat import ChatRef, Incoming, Kind, MessageRef, Person, Platform, Reply, emoji_key
 from bot.config import Settings
 from bot.context import Ports
-from bot.delivery import TemporaryFailure, Unreachable
+from bot.delivery import Rejected, TemporaryFailure, Unreachable
+from bot.files import private_dir, private_file, tighten_tree
+from bot.logs import redactor
 from bot.platforms.matrix.render import (
     is_edit,
     is_notice,
@@ -127,16 +129,19 @@ class MatrixAdapter:
     # ----- lifecycle
 
     async def start(self) -> None:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        # Access token, sync position and the Olm/Megolm keys: for the bot's owner only (0700 / 0600).
+        private_dir(self.store_dir)
         self._session = MatrixSession.load(
             self.session_path, homeserver=self.homeserver, user_id=self.user_id
         )
+        private_file(self.store_dir / "state.sqlite3")
         self._store = await LocalStore.open(self.store_dir / "state.sqlite3")
         try:
             client = await self._login()
         except BaseException:
             await self._close()
             raise
+        tighten_tree(self.store_dir)  # nio created its key store during the login
         self.transport.attach(client, self._store, self._session)
         self.ports.identity.announce(self.platform, self.user_id)
         if client.should_upload_keys:
@@ -238,6 +243,7 @@ class MatrixAdapter:
             await self._local().set("next_batch", None)  # another device: its sync position does not apply
         self._session.device_id = device_id
         self._session.access_token = token
+        redactor().add(token)  # handed out by the homeserver at login: never in a log either
         self._session.save(self.session_path)
 
     async def _retry_network(self, what: str, call: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
@@ -560,11 +566,21 @@ class MatrixAdapter:
             logger.warning("Matrix: answer to %s not deliverable: %s", (target or incoming.chat).id, exc)
             if target is not None and target.id.startswith("@"):
                 await self.ports.reachability.mark_unreachable(self.platform, target.id)
+        except Rejected as exc:
+            logger.error(
+                "Matrix: the homeserver refused an answer to %s: %s", (target or incoming.chat).id, exc
+            )
         except TemporaryFailure as exc:
             chat = target or ChatRef(self.platform, where.room_id, incoming.chat.is_private)
+            rest = exc.unsent or reply
+            if not rest.html.strip():
+                logger.warning(
+                    "Matrix: a file for %s was not delivered (%s); offered again on request", chat.id, exc
+                )
+                return
             logger.warning("Matrix: answer to %s deferred to the outbox: %s", chat.id, exc)
             await self.ports.deferral.defer(
-                chat, reply, key=f"matrix-answer:{where.event_id}:{index}", retry_after=exc.retry_after
+                chat, rest, key=f"matrix-answer:{where.event_id}:{index}", retry_after=exc.retry_after
             )
 
     # ----- rooms

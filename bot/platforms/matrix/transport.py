@@ -7,6 +7,7 @@ import contextlib
 import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +29,7 @@ from nio.event_builders import EnableEncryptionBuilder
 
 from bot.chat import Attachment, ChatRef, Platform, Reply, reaction_actions
 from bot.context import SubjectLog
-from bot.delivery import TemporaryFailure, Unreachable
+from bot.delivery import Rejected, TemporaryFailure, Unreachable
 from bot.platforms.matrix.render import add_relation, edit_content, file_content, notice_content
 from bot.platforms.matrix.session import LocalStore, MatrixSession
 from bot.text import fold
@@ -37,7 +38,12 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 NETWORK_ERRORS = (ClientConnectionError, asyncio.TimeoutError, TimeoutError)
-_GONE = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN", "M_INVALID_PARAM", "M_BAD_STATE"}
+# Answers that say the member or room cannot be reached: pushes to them stop until they come back.
+_GONE = {"M_FORBIDDEN", "M_NOT_FOUND", "M_USER_DEACTIVATED"}
+# Answers that refuse this one message for good (the recipient is fine): not retried, nobody marked.
+_REJECTED = {"M_INVALID_PARAM", "M_BAD_JSON", "M_NOT_JSON", "M_TOO_LARGE", "M_BAD_STATE"}
+# Everything else (M_UNKNOWN, which Synapse also uses for its internal errors, 5xx, no answer) is temporary,
+# unless the HTTP status is 403 or 404.
 
 
 class MatrixClient(AsyncClient):
@@ -194,7 +200,12 @@ class MatrixTransport:
         if reply.buttons or not edit_of:
             store.remember_sent(event_id, reaction_actions(reply))
         if reply.attachment is not None:
-            store.remember_sent(await self._send_file(room, reply.attachment, thread_root=thread_root))
+            try:
+                store.remember_sent(await self._send_file(room, reply.attachment, thread_root=thread_root))
+            except TemporaryFailure as exc:
+                # The text is out; sending it again with the file would repeat it.
+                rest = replace(reply, html="", buttons=())
+                raise TemporaryFailure(str(exc), retry_after=exc.retry_after, unsent=rest) from None
         if reply.subject:
             self.subjects.add(self.chat(room), event_id, reply.subject)
         return event_id
@@ -345,11 +356,16 @@ class MatrixTransport:
 
 
 def failure(what: str, response: Any) -> Exception:
+    """The delivery error an error response stands for: rate limits and server trouble are temporary,
+    only a refusal to let the bot in (M_FORBIDDEN-type) means the recipient is unreachable."""
     code = getattr(response, "status_code", None)
     retry_ms = getattr(response, "retry_after_ms", None)
     if code == "M_LIMIT_EXCEEDED":
         return TemporaryFailure(f"{what}: rate limited", retry_after=(retry_ms or 1000) / 1000)
     status = getattr(getattr(response, "transport_response", None), "status", 0) or 0
+    if code in _REJECTED:
+        return Rejected(f"{what}: {code}")
     if code in _GONE or status in (403, 404):
-        return Unreachable(f"{what}: {code}")
+        # (Synapse answers an unknown user's profile with 404 M_UNKNOWN: the status tells.)
+        return Unreachable(f"{what}: {code or status}")
     return TemporaryFailure(f"{what}: {code or status or 'error'}")

@@ -21,7 +21,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from bot.chat import ChatRef, Incoming, Kind, MessageRef, Person, Platform, Reply
 from bot.config import ConfigError, Settings
 from bot.context import Ports
-from bot.delivery import TemporaryFailure, Unreachable
+from bot.delivery import Rejected, TemporaryFailure, Unreachable
 from bot.platforms.telegram.limits import SendLimits
 from bot.platforms.telegram.request import AiohttpRequest
 from bot.platforms.telegram.sender import TelegramSender
@@ -349,12 +349,21 @@ class TelegramAdapter:
                 pass  # the sender marked the member; nothing to retry
             except TemporaryFailure as exc:
                 key = ANSWER_KEY.format(chat=incoming.chat.id, request=request, index=index)
-                await self._defer(chat, reply, key, exc)
-            except TelegramError as exc:
+                await self._defer(chat, exc.unsent or reply, key, exc)
+            except (Rejected, TelegramError) as exc:
                 logger.warning("reply to %s not delivered: %s", chat.key, exc)
 
     async def _defer(self, chat: ChatRef, reply: Reply, key: str, exc: TemporaryFailure) -> None:
-        """The sender gave up for now (a long 429, the network): the outbox delivers it once, later."""
+        """The sender gave up for now (a long 429, the network): the outbox delivers it once, later.
+
+        `reply` is what is left to send: after a long answer's first parts went out, only the rest.
+        """
+        if not reply.html.strip():
+            # Only a file was left: the outbox carries no files; the member asks again and gets it.
+            logger.warning(
+                "a file for %s was not delivered (%s); it is offered again on request", chat.key, exc
+            )
+            return
         logger.info("reply to %s not delivered now (%s); handing it to the outbox", chat.key, exc)
         try:
             await self.ports.deferral.defer(chat, reply, key=key, retry_after=exc.retry_after)
@@ -367,9 +376,11 @@ class TelegramAdapter:
     # --- sending ---------------------------------------------------------------------------------------
 
     async def send(self, chat: ChatRef, reply: Reply) -> str | None:
-        """Deliver one reply for the outbox (which records the subject); raises Unreachable, TemporaryFailure.
+        """Deliver one reply for the outbox (which records the subject).
 
-        Other Bot API errors propagate; the outbox retries them with backoff and finally gives up.
+        Raises Unreachable (the member blocked the bot, the chat is gone), Rejected (Telegram refuses this
+        message for good) or TemporaryFailure (a long 429, the network; with the unsent rest of a long
+        text when its first parts went out).
         """
         return await self.sender.deliver(chat, reply)
 

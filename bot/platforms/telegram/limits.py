@@ -63,17 +63,23 @@ class Pacer:
     async def slot(self, state: ChatState) -> None:
         """Wait until this chat and the bot as a whole may send one more message, and take that slot.
 
-        The chat's token is charged at the moment the message goes out (after any wait for the overall
-        pace), so the spacing Telegram sees per chat is the spacing the bucket allows.
+        The chat waits for its own bucket and pause first, without holding an overall slot: a chat paused
+        by a 429 (or waiting for its group bucket) never delays another chat. The chat's token is charged
+        at the moment the message goes out (after any wait for the overall pace), so the spacing Telegram
+        sees per chat is the spacing the bucket allows.
         """
-        now = time.monotonic()
-        if now > state.last:
-            state.tokens = min(state.capacity, state.tokens + (now - state.last) * state.rate)
-            state.last = now
-        chat_ready = max(now, state.paused_until, state.last)
-        if state.tokens < 1.0:
-            chat_ready = max(chat_ready, state.last + (1.0 - state.tokens) / state.rate)
-        slot = max(chat_ready, self._next_slot)
+        while True:
+            now = time.monotonic()
+            if now > state.last:
+                state.tokens = min(state.capacity, state.tokens + (now - state.last) * state.rate)
+                state.last = now
+            chat_ready = max(now, state.paused_until, state.last)
+            if state.tokens < 1.0:
+                chat_ready = max(chat_ready, state.last + (1.0 - state.tokens) / state.rate)
+            if chat_ready <= now:
+                break
+            await asyncio.sleep(chat_ready - now)
+        slot = max(now, self._next_slot)
         self._next_slot = slot + self.limits.overall_interval
         state.tokens = min(state.capacity, state.tokens + (slot - state.last) * state.rate) - 1.0
         state.last = slot

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, Message
@@ -15,8 +16,8 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from telegram.warnings import PTBDeprecationWarning
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from bot.chat import Button, ChatRef, Reply
-from bot.delivery import TemporaryFailure, Unreachable
+from bot.chat import Attachment, Button, ChatRef, Reply
+from bot.delivery import Rejected, TemporaryFailure, Unreachable
 from bot.platforms.telegram.html import MAX_CAPTION, sanitize, split_html, visible_length
 from bot.platforms.telegram.limits import ChatState, Pacer, SendLimits
 from bot.text import html_to_plain
@@ -91,14 +92,18 @@ class TelegramSender:
         chat_id: int | str = int(chat.id) if chat.id.lstrip("-").isdigit() else chat.id
         chat_id = self.migrated.get(chat_id, chat_id)
         try:
-            return await self._deliver(chat, chat_id, reply, edit_message_id)
-        except ChatMigrated as exc:
-            # A group became a supergroup: Telegram names its new id; the old one no longer works.
-            logger.warning(
-                "%s moved to telegram:%s (a group upgraded to a supergroup)", chat.key, exc.new_chat_id
-            )
-            self.migrated[chat_id] = exc.new_chat_id
-            return await self._deliver(chat, exc.new_chat_id, reply, None)
+            try:
+                return await self._deliver(chat, chat_id, reply, edit_message_id)
+            except ChatMigrated as exc:
+                # A group became a supergroup: Telegram names its new id; the old one no longer works.
+                logger.warning(
+                    "%s moved to telegram:%s (a group upgraded to a supergroup)", chat.key, exc.new_chat_id
+                )
+                self.migrated[chat_id] = exc.new_chat_id
+                return await self._deliver(chat, exc.new_chat_id, reply, None)
+        except BadRequest as exc:
+            # Telegram will refuse this message however often it is sent; the recipient is fine.
+            raise Rejected(f"Telegram refused the message: {exc}") from None
 
     async def _deliver(
         self, chat: ChatRef, chat_id: int | str, reply: Reply, edit_message_id: int | None
@@ -119,25 +124,45 @@ class TelegramSender:
                     return edited
             for index, chunk in enumerate(chunks):
                 is_last = index == len(chunks) - 1 and attachment is None
-                last = await self._send_text(state, chat, chat_id, chunk, markup if is_last else None)
+                try:
+                    last = await self._send_text(state, chat, chat_id, chunk, markup if is_last else None)
+                except TemporaryFailure as exc:
+                    # The parts already sent stay sent: only the rest is handed back for later.
+                    rest = replace(reply, html="\n\n".join(chunks[index:])) if index else None
+                    raise TemporaryFailure(str(exc), retry_after=exc.retry_after, unsent=rest) from None
             if attachment is not None:
-                document: Message = await self._call(
-                    state,
-                    chat,
-                    lambda: self.bot.send_document(
-                        chat_id,
-                        document=attachment.data,
-                        filename=attachment.filename,
-                        caption=caption or None,
-                        parse_mode=ParseMode.HTML if caption else None,
-                        reply_markup=self._markup(markup),
-                    ),
-                )
-                last = document.message_id
+                try:
+                    last = await self._send_document(state, chat, chat_id, caption, markup, attachment)
+                except TemporaryFailure as exc:
+                    rest = replace(reply, html="") if chunks else None
+                    raise TemporaryFailure(str(exc), retry_after=exc.retry_after, unsent=rest) from None
         if last is None:
             logger.warning("nothing to send to %s: the reply was empty", chat.key)
             return None
         return str(last)
+
+    async def _send_document(
+        self,
+        state: ChatState,
+        chat: ChatRef,
+        chat_id: int | str,
+        caption: str | None,
+        markup: dict[str, Any] | None,
+        attachment: Attachment,
+    ) -> int:
+        document: Message = await self._call(
+            state,
+            chat,
+            lambda: self.bot.send_document(
+                chat_id,
+                document=attachment.data,
+                filename=attachment.filename,
+                caption=caption or None,
+                parse_mode=ParseMode.HTML if caption else None,
+                reply_markup=self._markup(markup),
+            ),
+        )
+        return document.message_id
 
     def _markup(self, markup: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
         return InlineKeyboardMarkup.de_json(markup, self.bot) if markup else None
