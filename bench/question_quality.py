@@ -101,8 +101,10 @@ async def run_set(qs: QuestionSet, *, verbose: bool) -> tuple[int, int]:
                     if verbose and not ok:
                         got = f"{response.intent.value} {' '.join(e.slug for e in response.events)}"
                         items = " ".join(i.slug for i in response.items)
-                        print(f"  {qs.path.name}:{turn.line} {turn.question!r}: want {turn.expected!r}, "
-                              f"got {got.strip()!r} {items}")
+                        print(
+                            f"  {qs.path.name}:{turn.line} {turn.question!r}: want {turn.expected!r}, "
+                            f"got {got.strip()!r} {items}"
+                        )
         finally:
             await ctx.close()
     return right, total
@@ -120,8 +122,10 @@ async def main() -> int:
         right_all += right
         total_all += total
         print(f"{path.name}: {right}/{total} = {100 * right / max(total, 1):.1f} %")
-    print(f"all: {right_all}/{total_all} = {100 * right_all / max(total_all, 1):.1f} % "
-          f"({datetime.now().astimezone():%Y-%m-%d %H:%M})")
+    print(
+        f"all: {right_all}/{total_all} = {100 * right_all / max(total_all, 1):.1f} % "
+        f"({datetime.now().astimezone():%Y-%m-%d %H:%M})"
+    )
     return 0
 
 
