@@ -91,6 +91,7 @@ class Parsed:
     item_topics: list[str] = field(default_factory=list)
     item_scores: dict[int, int] = field(default_factory=dict)
     item_hits: dict[int, int] = field(default_factory=dict)
+    kind_from_previous: bool = False  # the kind was kept from the question before ("Und im Juni?")
 
     @cached_property
     def word_set(self) -> frozenset[str]:
@@ -121,6 +122,12 @@ class Parsed:
     @property
     def has_event_filter(self) -> bool:
         return bool(self.kind or self.dates or self.speaker_words or self.topics)
+
+    @property
+    def has_own_filter(self) -> bool:
+        """Whether the question itself (not the one before) names a kind, date, speaker, topic or position."""
+        own_kind = bool(self.kind) and not self.kind_from_previous
+        return bool(own_kind or self.dates or self.speaker_words or self.topics or self.ordinal)
 
     @property
     def narrows(self) -> bool:
@@ -189,6 +196,7 @@ def parse(
     if previous is not None and previous.kind and follow_up:
         if not (parsed.kind or parsed.speaker_words or parsed.topics):
             parsed.kind = previous.kind
+            parsed.kind_from_previous = True
     return parsed
 
 

@@ -9,10 +9,11 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from rapidfuzz import fuzz
-
+from bot.services.asks import ACTION_ASKS, EVENT_ASKS, Ask, what_is_asked
 from bot.services.catalog import Catalog, EventView
 from bot.services.dates import DateRange, InvalidDate
+from bot.services.faqmatch import FaqEntry, faq_for_ask, match_faq
+from bot.services.followups import Shown, refers_back, week_after
 from bot.services.items import ItemCatalog, ItemType, ItemView
 from bot.services.parsing import Parsed, Query, parse
 from bot.services.vocabulary import (
@@ -23,7 +24,6 @@ from bot.services.vocabulary import (
     ORGANIZATION_WORDS,
     THANKS_WORDS,
 )
-from bot.text import tokens
 
 
 class Intent(StrEnum):
@@ -45,12 +45,46 @@ class Intent(StrEnum):
     INVALID_DATE = "invalid_date"
     EMPTY = "empty"
     TOO_LONG = "too_long"
+    # An aspect of the events in question (or in the conversation).
+    PLACE = "place"
+    DURATION = "duration"
+    SEATS = "seats"
+    DETAILS = "details"
+    SPEAKERS = "speakers"
+    TOPICS = "topics"
+    REMINDERS = "reminders"
+    HOW_TO_CANCEL = "how_to_cancel"
+    # "Ich möchte mich für … anmelden", "Ich kann nicht zu …": the command's buttons, nothing changed yet.
+    OFFER_REGISTER = "offer_register"
+    OFFER_CANCEL = "offer_cancel"
     COMMAND = "command"  # a command answered without a question (register, cancel, ...)
     IGNORED = "ignored"  # a group message not meant for the bot
     ERROR = "error"
 
 
 EVENT_INTENTS = frozenset({Intent.NEXT_EVENT, Intent.EVENT_LIST, Intent.EVENT_TIME})
+# Answers about particular events: a follow-up question may refer to them.
+SHOWS_EVENTS = EVENT_INTENTS | {
+    Intent.PLACE,
+    Intent.DURATION,
+    Intent.SEATS,
+    Intent.DETAILS,
+    Intent.SPEAKERS,
+    Intent.OFFER_REGISTER,
+    Intent.OFFER_CANCEL,
+}
+_ASK_INTENTS = {
+    Ask.PLACE: Intent.PLACE,
+    Ask.DURATION: Intent.DURATION,
+    Ask.SEATS: Intent.SEATS,
+    Ask.DETAILS: Intent.DETAILS,
+    Ask.SPEAKERS: Intent.SPEAKERS,
+    Ask.TOPICS: Intent.TOPICS,
+    Ask.REMINDERS: Intent.REMINDERS,
+    Ask.HOW_TO_CANCEL: Intent.HOW_TO_CANCEL,
+    Ask.REGISTER: Intent.OFFER_REGISTER,
+    Ask.CANCEL: Intent.OFFER_CANCEL,
+}
 ITEM_INTENTS = {
     ItemType.NEWS: Intent.NEWS,
     ItemType.PRACTICE: Intent.PRACTICE,
@@ -75,12 +109,52 @@ class Answer:
     organization_kinds: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class FaqEntry:
-    slug: str
-    language: str
-    questions: tuple[str, ...]
-    answer: str
+def _general(parsed: Parsed, ask: Ask | None, faq: Sequence[FaqEntry], lang: str | None) -> Answer | None:
+    """About the network or the assistant: cost, membership, contact, reminders, cancelling, topics."""
+    if ask in (Ask.REMINDERS, Ask.HOW_TO_CANCEL):
+        return Answer(_ASK_INTENTS[ask], query=parsed.query())
+    if ask in (Ask.COST, Ask.MEMBERSHIP, Ask.CONTACT):
+        entry = match_faq(parsed.text, faq, strict=False) or faq_for_ask(parsed.text, ask, faq, lang=lang)
+        if entry is not None:
+            return Answer(Intent.FAQ, query=parsed.query(), faq_slug=entry.slug)
+        return Answer(Intent.UNKNOWN, query=parsed.query(), unmatched=tuple(parsed.unmatched))
+    if ask is Ask.TOPICS and not (parsed.topics or parsed.speaker_words or parsed.unknown_topics):
+        return Answer(Intent.TOPICS, query=parsed.query())
+    return None
+
+
+def _about_events(
+    parsed: Parsed, ask: Ask | None, referred: list[EventView] | None, catalog: Catalog, now: datetime
+) -> Answer | None:
+    """An aspect of (or an intention about) the events the question names or refers back to."""
+    intent = _ASK_INTENTS[ask] if ask in _ASK_INTENTS else Intent.NEXT_EVENT
+    if referred is not None:
+        if not referred:
+            return Answer(
+                Intent.EVENT_LIST, query=parsed.query(), next_event=_first_upcoming(catalog, now, None)
+            )
+        return Answer(intent, events=referred, query=parsed.query())
+    if parsed.has_own_filter:
+        events = matching_events(catalog, parsed, now)
+        if parsed.ordinal:
+            events = sorted(events, key=lambda e: e.starts_at)[parsed.ordinal - 1 : parsed.ordinal]
+        if parsed.unknown_topics and not parsed.topics and not parsed.speaker_words:
+            events = []
+        if not events:
+            return None
+        if ask in ACTION_ASKS and len(events) > 1:
+            return Answer(intent, events=events[:MAX_ITEMS], query=parsed.query())
+        return Answer(intent, events=events, query=parsed.query())
+    if ask is Ask.REGISTER:
+        return Answer(Intent.HOW_TO_REGISTER, query=parsed.query())
+    if ask is Ask.CANCEL:
+        return Answer(Intent.HOW_TO_CANCEL, query=parsed.query())
+    if ask in (Ask.SEATS, Ask.SPEAKERS, Ask.PLACE, Ask.DURATION) and not parsed.unmatched:
+        return Answer(intent, events=catalog.upcoming(now)[:MAX_LISTED_ASPECT], query=parsed.query())
+    return None
+
+
+MAX_LISTED_ASPECT = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +164,6 @@ class Decision:
     nothing_fits: bool = False  # a topic we know nothing about narrows the events to none
 
 
-def _match_faq(text: str, faq: Sequence[FaqEntry], *, strict: bool) -> FaqEntry | None:
-    """The FAQ entry one of whose question variants reads like `text`; stricter when topics matched events."""
-    folded = " ".join(tokens(text))
-    if not folded:
-        return None
-    best: tuple[float, FaqEntry | None] = (0.0, None)
-    for entry in faq:
-        for variant in entry.questions:
-            v = " ".join(tokens(variant))
-            score = max(fuzz.ratio(folded, v), fuzz.token_sort_ratio(folded, v))
-            if score > best[0]:
-                best = (score, entry)
-    return best[1] if best[0] >= (86 if strict else 78) else None
-
-
 def answer_question(
     text: str,
     *,
@@ -112,20 +171,34 @@ def answer_question(
     tz: ZoneInfo,
     catalog: Catalog,
     faq: Sequence[FaqEntry] = (),
-    previous: Query | None = None,
+    previous: Shown | None = None,
     items: ItemCatalog | None = None,
+    lang: str | None = None,
 ) -> Answer:
     """Work out what is asked and what answers it; never guesses an event or item that does not fit.
 
-    `previous` is the chat's last question: a follow-up such as "Und der übernächste?" keeps its kind.
+    `previous` is what the chat was just shown: follow-ups ("Und wo?", "Und danach?") refer to it.
     """
     if not text.strip():
         return Answer(Intent.EMPTY)
     local_now = now.astimezone(tz)
     try:
-        parsed = parse(text, now=local_now, catalog=catalog, items=items, previous=previous)
+        parsed = parse(
+            text, now=local_now, catalog=catalog, items=items, previous=previous.query if previous else None
+        )
     except InvalidDate as exc:
         return Answer(Intent.INVALID_DATE, written_date=exc.written)
+    ask = what_is_asked(text)
+    if parsed.dates is None:
+        parsed.dates = week_after(text, previous)
+    general = _general(parsed, ask, faq, lang)
+    if general is not None:
+        return general
+    referred = refers_back(parsed, ask, previous, catalog, local_now)
+    if referred is not None or (ask in EVENT_ASKS or ask in ACTION_ASKS):
+        about = _about_events(parsed, ask, referred, catalog, local_now)
+        if about is not None:
+            return about
     decision = classify(parsed, faq, catalog=catalog, items=items, now=local_now)
     if decision.intent in ITEM_TYPES and items is not None:
         return select_items(parsed, decision.intent, items, now=local_now)
@@ -188,7 +261,7 @@ def _about_the_assistant(parsed: Parsed, faq: Sequence[FaqEntry]) -> Decision | 
         return Decision(Intent.HELP)
     if words & THANKS_WORDS and len(parsed.words) <= 4:
         return Decision(Intent.THANKS)
-    entry = _match_faq(parsed.text, faq, strict=parsed.has_event_filter) if faq else None
+    entry = match_faq(parsed.text, faq, strict=parsed.has_event_filter) if faq else None
     return Decision(Intent.FAQ, faq=entry) if entry is not None else None
 
 
