@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from babel.lists import format_list
 
 from bot.chat import Attachment, Button, Reply, about, split_subject
@@ -14,6 +12,7 @@ from bot.services.catalog import EventView
 from bot.services.followups import Shown
 from bot.services.items import ItemRef
 from bot.services.questions import ITEM_TYPES, SHOWS_EVENTS, Answer, Intent, Query, answer_question
+from bot.text import paragraphs
 from handlers.common import (
     MAX_BUTTON_ROWS,
     MAX_LISTED,
@@ -159,13 +158,12 @@ def details_reply(
 ) -> Reply:
     """One event in full, with its registration and calendar buttons (never a button to itself)."""
     confirmed, waitlisted = counts
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", event.description) if p.strip()]
     return Reply(
         ctx.render(
             "event_details",
             lang,
             event=event,
-            paragraphs=paragraphs,
+            paragraphs=paragraphs(event.description),
             confirmed=confirmed,
             waitlisted=waitlisted,
             now=ctx.clock.now(),
@@ -271,5 +269,5 @@ async def calendar(req: Request, ctx: AppContext) -> list[Reply]:
 async def impulse(req: Request, ctx: AppContext) -> list[Reply]:
     """Show the latest impulse for discussion."""
     latest = await ctx.events.latest_impulse(now=ctx.clock.now())
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", latest.body) if p.strip()] if latest else []
-    return [Reply(ctx.render("impulse", req.lang, impulse=latest, paragraphs=paragraphs))]
+    shown = paragraphs(latest.body) if latest else []
+    return [Reply(ctx.render("impulse", req.lang, impulse=latest, paragraphs=shown))]

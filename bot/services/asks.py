@@ -45,7 +45,7 @@ def _re(*alternatives: str) -> re.Pattern[str]:
 
 
 _CANCEL_WORD = (
-    r"(?:storn\w*|abmeld\w*|melde\w* \w+(?: \w+)? ab\b|cancel\w*|zurueck(?:nehm"
+    r"(?:storn\w*|abmeld\w*|(?:melde|sage)\w*(?: \w+){1,3} ab\b|cancel\w*|zurueck(?:nehm"
     r"|zieh)\w*|absag\w*|unregister|withdraw\w*)"
 )
 _HOWTO = r"(?:^|\b)(?:wie|how|was muss|what do)\b"
@@ -60,7 +60,7 @@ _PATTERNS: tuple[tuple[Ask, re.Pattern[str]], ...] = (
             r"\b(?:ich|wir) (?:kann|koennen|schaffe\w*|komme\w*)\b(?: \w+){0,3} nicht\b",
             r"\bkann\b.* nicht (?:kommen|teilnehmen|dabei)",
             r"\bnicht (?:kommen|teilnehmen|dabei sein)\b",
-            r"\b(?:can ?no?'?t|cannot|won'?t|will not|wont) (?:be able to )?(?:make|come"
+            r"\b(?:can'?t|cannot|can not|won'?t|will not|wont) (?:be able to )?(?:make|come"
             r"|attend|join|go|be there)",
             r"\b(?:cancel|unregister|withdraw) (?:me|my)\b",
             r"\bmelde\w* (?:mich|uns)\b.* ab\b",
@@ -75,6 +75,8 @@ _PATTERNS: tuple[tuple[Ask, re.Pattern[str]], ...] = (
             r"\b(?:ich|wir) (?:moechte|will|wuerde|moechten|wollen|wuerden)\w* (?:mich "
             r"|uns )?(?:\w+ )*(?:anmelden|teilnehmen|dabei sein|registrieren)",
             r"\bmelde\w* (?:mich|uns)\b.* an\b",
+            r"\b(?:moechte|will|wuerde|moechten|wollen|wuerden)\w* (?:ich|wir) (?:mich |uns )?(?:\w+ )*"
+            r"(?:anmelden|teilnehmen|dabei sein|registrieren)",
             r"\b(?:dort|da|hier|dafuer|dazu) (?:anmelden|registrieren)\b",
             r"\banmelden bitte\b",
             r"\b(?:register|sign) (?:me|us)\b",
@@ -145,7 +147,8 @@ _PATTERNS: tuple[tuple[Ask, re.Pattern[str]], ...] = (
             r"\bvoll\b",
             r"\bbelegt\b",
             r"\bseats?\b",
-            r"\bplaces?\b",
+            r"\bplaces\b",
+            r"\bplace (?:left|free|available)\b",
             r"\bspots?\b",
             r"\b(?:fully )?booked\b",
             r"\bsold out\b",
@@ -215,6 +218,22 @@ _PATTERNS: tuple[tuple[Ask, re.Pattern[str]], ...] = (
             r"\bwhich room\b",
         ),
     ),
+)
+
+
+# Words that only say what is asked, never about what: they are no topic ("Plätze" is not "Marktplatz").
+ASK_WORDS = frozenset(
+    """
+    plaetze platz plaetzen frei freie freien ausgebucht voll belegt seat seats places spots booked sold
+    capacity kapazitaet lange dauer dauert dauern endet ende enden end ends finish finishes duration
+    vorbei referent
+    referenten referentin referentinnen sprecher sprecherin speaker speakers worum inhalt inhalte details
+    beschreibung passiert erwartet themen topics kosten kostet kostenlos kostenfrei preis preise gebuehr
+    gebuehren bezahlen gratis umsonst cost costs fee fees free price pay charge mitglied mitgliedschaft
+    member membership beitreten mitmachen kontakt kontaktieren contact erreichen erreiche telefon phone email
+    mail erinnerung erinnerungen erinnern erinnert reminder reminders remind ort location venue storno
+    stornieren storniere cancel abmelden absagen geht gehts take place leitet moderiert runs leads hosts
+    """.split()
 )
 
 

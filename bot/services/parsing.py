@@ -11,6 +11,7 @@ from functools import cached_property
 
 from rapidfuzz import fuzz
 
+from bot.services.asks import ASK_WORDS
 from bot.services.catalog import Catalog
 from bot.services.dates import DateRange, find_date_range
 from bot.services.items import ItemCatalog, ItemType
@@ -40,7 +41,7 @@ from bot.services.vocabulary import (
     TOPIC_MARKERS,
     WHO_WORDS,
 )
-from bot.text import stem, tokens
+from bot.text import fold, stem, tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,13 @@ class Query:
     asks_time: bool = False
 
 
+_WORD = re.compile(r"[\w-]+")
+# Kind words in the plural: the member asks for a list.
+PLURAL_KIND_WORDS = frozenset(
+    "webtalks webinare webinars talks vortraege roundtables seminare seminars schulungen workshops "
+    "kickoffs".split()
+)
+
 # Words that name no subject of their own: what a question asks (time, list, register), not what about.
 _NO_SUBJECT = (
     STOPWORDS
@@ -63,6 +71,7 @@ _NO_SUBJECT = (
     | HELP_WORDS
     | THANKS_WORDS
     | frozenset({"melde", "melden", "sign"})
+    | ASK_WORDS
 )
 
 
@@ -91,6 +100,7 @@ class Parsed:
     item_topics: list[str] = field(default_factory=list)
     item_scores: dict[int, int] = field(default_factory=dict)
     item_hits: dict[int, int] = field(default_factory=dict)
+    plural_kind: bool = False  # "WebTalks": a list, even with "als Nächstes"
     kind_from_previous: bool = False  # the kind was kept from the question before ("Und im Juni?")
 
     @cached_property
@@ -122,6 +132,11 @@ class Parsed:
     @property
     def has_event_filter(self) -> bool:
         return bool(self.kind or self.dates or self.speaker_words or self.topics)
+
+    def as_written(self, words: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+        """Folded words as the member wrote them ("Förderprogramme", not "foerderprogramme")."""
+        written = {fold(w): w for w in _WORD.findall(self.text)}
+        return tuple(written.get(w, w) for w in words)
 
     @property
     def has_own_filter(self) -> bool:
@@ -192,6 +207,8 @@ def parse(
     for word in words:
         if not _newsletter_word(parsed, word):
             _read_word(parsed, word, catalog, items, now)
+    if parsed.plural_kind and parsed.ordinal == 1:
+        parsed.ordinal = 0
     follow_up = bool(parsed.word_set & {"und", "and", "also"}) or (parsed.ordinal and len(words) <= 4)
     if previous is not None and previous.kind and follow_up:
         if not (parsed.kind or parsed.speaker_words or parsed.topics):
@@ -232,6 +249,7 @@ def _read_word(parsed: Parsed, word: str, catalog: Catalog, items: ItemCatalog |
     found_kind = KIND_WORDS.get(word) or _fuzzy_kind(word)
     if found_kind:
         parsed.kind = found_kind
+        parsed.plural_kind = word in PLURAL_KIND_WORDS
         return
     if word in _NO_SUBJECT or len(word) < 2 or word.isdigit():
         return

@@ -4,7 +4,7 @@ news, best practices, new members and impulse."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -117,23 +117,29 @@ def _general(parsed: Parsed, ask: Ask | None, faq: Sequence[FaqEntry], lang: str
         entry = match_faq(parsed.text, faq, strict=False) or faq_for_ask(parsed.text, ask, faq, lang=lang)
         if entry is not None:
             return Answer(Intent.FAQ, query=parsed.query(), faq_slug=entry.slug)
-        return Answer(Intent.UNKNOWN, query=parsed.query(), unmatched=tuple(parsed.unmatched))
+        return Answer(Intent.UNKNOWN, query=parsed.query(), unmatched=parsed.as_written(parsed.unmatched))
     if ask is Ask.TOPICS and not (parsed.topics or parsed.speaker_words or parsed.unknown_topics):
         return Answer(Intent.TOPICS, query=parsed.query())
     return None
 
 
 def _about_events(
-    parsed: Parsed, ask: Ask | None, referred: list[EventView] | None, catalog: Catalog, now: datetime
+    parsed: Parsed,
+    ask: Ask | None,
+    referred: list[EventView] | None,
+    previous: Shown | None,
+    *,
+    catalog: Catalog,
+    now: datetime,
 ) -> Answer | None:
     """An aspect of (or an intention about) the events the question names or refers back to."""
     intent = _ASK_INTENTS[ask] if ask in _ASK_INTENTS else Intent.NEXT_EVENT
     if referred is not None:
+        # The answer stays about what was shown: "Und danach?" after "Und wo?" keeps the kind asked for.
+        query = replace(previous.query, ordinal=1) if previous is not None else parsed.query()
         if not referred:
-            return Answer(
-                Intent.EVENT_LIST, query=parsed.query(), next_event=_first_upcoming(catalog, now, None)
-            )
-        return Answer(intent, events=referred, query=parsed.query())
+            return Answer(Intent.EVENT_LIST, query=query, next_event=_first_upcoming(catalog, now, None))
+        return Answer(intent, events=referred, query=query)
     if parsed.has_own_filter:
         events = matching_events(catalog, parsed, now)
         if parsed.ordinal:
@@ -196,7 +202,7 @@ def answer_question(
         return general
     referred = refers_back(parsed, ask, previous, catalog, local_now)
     if referred is not None or (ask in EVENT_ASKS or ask in ACTION_ASKS):
-        about = _about_events(parsed, ask, referred, catalog, local_now)
+        about = _about_events(parsed, ask, referred, previous, catalog=catalog, now=local_now)
         if about is not None:
             return about
     decision = classify(parsed, faq, catalog=catalog, items=items, now=local_now)
@@ -323,18 +329,18 @@ def select(parsed: Parsed, decision: Decision, *, catalog: Catalog, now: datetim
     if intent in (Intent.HELP, Intent.THANKS, Intent.GREETING):
         return Answer(intent, query=query)
     if intent is Intent.UNKNOWN:
-        return Answer(intent, query=query, unmatched=tuple(parsed.unmatched))
+        return Answer(intent, query=query, unmatched=parsed.as_written(parsed.unmatched))
     if intent is Intent.HOW_TO_REGISTER:
         events = matching_events(catalog, parsed, now) if parsed.has_event_filter else []
         return Answer(intent, events=events[:1], query=query)
     if decision.nothing_fits:
-        answer = Answer(intent, query=query, unmatched=parsed.unknown_topics)
+        answer = Answer(intent, query=query, unmatched=parsed.as_written(parsed.unknown_topics))
         answer.next_event = _first_upcoming(catalog, now, parsed.kind)
         return answer
     events = matching_events(catalog, parsed, now)
     if intent is Intent.NEXT_EVENT:
         events = sorted(events, key=lambda e: e.starts_at)[parsed.ordinal - 1 : parsed.ordinal]
-    answer = Answer(intent, events=events, query=query, unmatched=tuple(parsed.unmatched))
+    answer = Answer(intent, events=events, query=query, unmatched=parsed.as_written(parsed.unmatched))
     if not events:
         answer.next_event = _first_upcoming(catalog, now, None if parsed.dates else parsed.kind)
     return answer
