@@ -106,9 +106,11 @@ class Renderer:
             "lang": lang,
             "en": lang == "en",
             "date": lambda dt: self.format_date(dt, lang),
+            # One date style per language: "Tuesday, 6 October 2020", "Dienstag, 6. Oktober 2020".
             "day": lambda d: format_date(
-                d, format="full" if lang == "en" else "EEEE, d. MMMM y", locale=lang
+                d, format="EEEE, d MMMM y" if lang == "en" else "EEEE, d. MMMM y", locale=lang
             ),
+            "month": lambda d: format_date(d, format="MMMM y", locale=lang),
             "short_day": lambda d: format_date(
                 d, format="d MMMM" if lang == "en" else "d. MMMM", locale=lang
             ),

@@ -56,16 +56,21 @@ def week_after(text: str, shown: Shown | None) -> DateRange | None:
     return DateRange(monday, monday + timedelta(days=6), "range")
 
 
+def asks_after(text: str) -> bool:
+    """ "Und danach?": the next event after the one(s) shown (not "die Woche danach")."""
+    folded = fold(text)
+    return bool(_AFTER.search(folded)) and not _WEEK_AFTER.search(folded)
+
+
 def refers_back(
     parsed: Parsed, ask: Ask | None, shown: Shown | None, catalog: Catalog, now: datetime
 ) -> list[EventView] | None:
     """The events the question means by referring to what was just shown, or None if it does not."""
     if shown is None or not shown.events:
         return None
-    folded = fold(parsed.text)
-    if _AFTER.search(folded) and not _WEEK_AFTER.search(folded):
+    if asks_after(parsed.text):
         return _after(shown, catalog, now)
-    if _AMONG.search(folded):
+    if _AMONG.search(fold(parsed.text)):
         return _among(parsed, shown)
     if parsed.has_own_filter:
         return None

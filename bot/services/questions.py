@@ -13,7 +13,7 @@ from bot.services.asks import ACTION_ASKS, EVENT_ASKS, Ask, what_is_asked
 from bot.services.catalog import Catalog, EventView
 from bot.services.dates import DateRange, InvalidDate
 from bot.services.faqmatch import FaqEntry, faq_for_ask, match_faq
-from bot.services.followups import Shown, refers_back, week_after
+from bot.services.followups import Shown, asks_after, refers_back, week_after
 from bot.services.items import ItemCatalog, ItemType, ItemView
 from bot.services.parsing import Parsed, Query, parse
 from bot.services.vocabulary import (
@@ -133,7 +133,10 @@ def _about_events(
     now: datetime,
 ) -> Answer | None:
     """An aspect of (or an intention about) the events the question names or refers back to."""
-    intent = _ASK_INTENTS[ask] if ask in _ASK_INTENTS else Intent.NEXT_EVENT
+    if ask in _ASK_INTENTS:
+        intent = _ASK_INTENTS[ask]
+    else:
+        intent = Intent.NEXT_EVENT if asks_after(parsed.text) or parsed.ordinal else Intent.EVENT_LIST
     if referred is not None:
         # The answer stays about what was shown: "Und danach?" after "Und wo?" keeps the kind asked for.
         query = replace(previous.query, ordinal=1) if previous is not None else parsed.query()
@@ -156,8 +159,18 @@ def _about_events(
     if ask is Ask.CANCEL:
         return Answer(Intent.HOW_TO_CANCEL, query=parsed.query())
     if ask in (Ask.SEATS, Ask.SPEAKERS, Ask.PLACE, Ask.DURATION) and not parsed.unmatched:
-        return Answer(intent, events=catalog.upcoming(now)[:MAX_LISTED_ASPECT], query=parsed.query())
+        return Answer(intent, events=_all_upcoming(catalog, ask, now), query=parsed.query())
     return None
+
+
+def _all_upcoming(catalog: Catalog, ask: Ask, now: datetime) -> list[EventView]:
+    """ "Welche Referenten sind dabei?": the upcoming events that have what is asked (speakers, a limit)."""
+    upcoming = catalog.upcoming(now)
+    if ask is Ask.SPEAKERS:
+        upcoming = [e for e in upcoming if e.speakers] or upcoming
+    elif ask is Ask.SEATS:
+        upcoming = [e for e in upcoming if e.capacity] or upcoming
+    return upcoming[:MAX_LISTED_ASPECT]
 
 
 MAX_LISTED_ASPECT = 10
@@ -369,7 +382,25 @@ def matching_events(catalog: Catalog, parsed: Parsed, now: datetime) -> list[Eve
         result.append(event)
     if parsed.topics and result:
         result = _most_relevant(result, index_of, parsed.topic_scores, parsed.topic_hits)
+    if (
+        not result
+        and parsed.kind
+        and not parsed.kind_from_previous
+        and (parsed.topics or parsed.speaker_words)
+    ):
+        result = _announcing(catalog, parsed, now)
     return result
+
+
+def _announcing(catalog: Catalog, parsed: Parsed, now: datetime) -> list[EventView]:
+    """No event of the kind asked for fits, but one of another kind that mentions it does: the WebTalk
+    that announces a seminar series answers "Wann ist das Seminar mit VITAIL?"."""
+    assert parsed.kind is not None
+    mentions = catalog.expand(parsed.kind)
+    if not mentions:
+        return []
+    kindless = replace(parsed, kind=None)
+    return [e for e in matching_events(catalog, kindless, now) if catalog.position[e.slug] in mentions]
 
 
 def _pool(catalog: Catalog, dates: DateRange | None, now: datetime) -> list[EventView]:
