@@ -31,6 +31,7 @@ from bot.services.content import (
     sync_content,
 )
 from bot.services.events import EventService
+from bot.services.languages import Languages
 from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
@@ -108,6 +109,7 @@ async def build_context(
         subjects=SubjectRecorder(messages),
         overview=OverviewService(db, Schedule.of(settings)),
         demo_clock=demo_clock,
+        languages=Languages(db, clock, default=settings.language),
     )
     await ctx.events.refresh(force=True)
     ctx.handles.update(await handles(db))

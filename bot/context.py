@@ -17,6 +17,7 @@ from bot.render import Renderer
 from bot.router import Response, Router
 from bot.services.conversations import Conversations
 from bot.services.events import EventService
+from bot.services.languages import Languages
 from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
@@ -104,6 +105,7 @@ class AppContext:
     demo_clock: bool = False
     transports: dict[str, Transport] = field(default_factory=dict)
     conversations: Conversations = field(default_factory=Conversations)
+    languages: Languages | None = None  # set by build_context; None: every message detects afresh
     # The bot's own name per platform, as its adapter announced it ("telegram" -> "stadtretter_bot").
     handles: dict[str, str] = field(default_factory=dict)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, Protocol, TypeVar
 
 from bot.chat import ChatRef, Incoming, Kind, Person, Reply, emoji_key, split_subject
@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.render import Renderer
 from bot.services.catalog import EventView
 from bot.services.items import ItemRef
+from bot.services.languages import Languages
 from bot.services.messages import SentMessages
 from bot.services.questions import Intent
 from bot.text import MAX_INPUT_CHARS, clean_input, fold, tokens
@@ -35,6 +36,7 @@ class RouterContext(Protocol):
     settings: Settings
     renderer: Renderer
     messages: SentMessages
+    languages: Languages | None
 
 
 C = TypeVar("C", bound=RouterContext)
@@ -201,11 +203,13 @@ class Router(Generic[C]):
         subject = await self._subject_of(incoming, ctx)
         if not self._addressed(incoming, text, subject):
             return Response([], Intent.IGNORED)
-        # A command's name says nothing about the language of the words after it.
-        lang = detect_language(re.sub(r"^[/!]\S+", "", text), incoming.sender, ctx.settings.language)
+        lang, settled = await _language(incoming, text, ctx)
         if len(text) > MAX_INPUT_CHARS:
             return _reply(ctx, Intent.TOO_LONG, "too_long", lang, limit=MAX_INPUT_CHARS)
         request, handler, cmd = self._resolve(incoming, text, lang, subject)
+        if settled and request.lang != lang:
+            # A known language wins over a command's name ("/anmelden" pressed by an English speaker).
+            request = replace(request, lang=lang)
         try:
             if handler is None:
                 if incoming.kind in (Kind.REACTION, Kind.JOINED, Kind.LEFT):
@@ -310,6 +314,16 @@ _GERMAN = frozenset(
     "mich meine termine anmelden abmelden zum zur zu etwas welche veranstaltung veranstaltungen "
     "woche monat uhr bitte und mit spricht laeuft kann im ein eine einen".split()
 )
+
+
+async def _language(incoming: Incoming, text: str, ctx: RouterContext) -> tuple[str, bool]:
+    """The reply language, and whether it is settled (known for the person, or the press of a button)."""
+    if ctx.languages is None or len(text) > MAX_INPUT_CHARS:
+        # A command's name says nothing about the language of the words after it.
+        return detect_language(re.sub(r"^[/!]\S+", "", text), incoming.sender, ctx.settings.language), False
+    lang = await ctx.languages.settle(incoming, text)
+    neutral = incoming.kind in (Kind.BUTTON, Kind.REACTION)
+    return lang, neutral or ctx.languages.knows(incoming.sender)
 
 
 def _pick(name_language: str, detected: str) -> str:

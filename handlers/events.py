@@ -16,8 +16,10 @@ from bot.text import paragraphs
 from handlers.common import (
     MAX_BUTTON_ROWS,
     MAX_LISTED,
+    Mine,
     event_buttons,
     list_buttons,
+    mine_of,
     resolve_event,
     short,
     subject_for,
@@ -44,24 +46,32 @@ def ask(ctx: AppContext, text: str, *, previous: Shown | None = None, lang: str 
     )
 
 
-def respond(ctx: AppContext, answer: Answer, lang: str, *, counts: Counts | None = None) -> Response:
+def respond(
+    ctx: AppContext, answer: Answer, lang: str, *, counts: Counts | None = None, mine: Mine | None = None
+) -> Response:
     """The Answer rendered, with its intent, events and items."""
     items = tuple(i.ref for i in answer.items)
     entry = ctx.events.faq_entry(answer.faq_slug) if answer.faq_slug else None
     if entry is not None:
         items = (ItemRef("faq", entry.slug, entry.questions[0]),)
-    replies = answer_replies(ctx, answer, lang, counts=counts)
+    replies = answer_replies(ctx, answer, lang, counts=counts, mine=mine)
     return Response(replies, answer.intent, tuple(answer.events), items)
 
 
 def answer_replies(
-    ctx: AppContext, answer: Answer, lang: str, *, counts: Counts | None = None
+    ctx: AppContext,
+    answer: Answer,
+    lang: str,
+    *,
+    counts: Counts | None = None,
+    mine: Mine | None = None,
 ) -> list[Reply]:
     """Render an Answer: the events with buttons, or an honest message about what is known."""
     if answer.intent is Intent.FAQ:
         entry = ctx.events.faq_entry(answer.faq_slug or "")
         return [Reply(ctx.render("faq", lang, answer=entry.answer if entry else ""))]
-    special = _about_events(ctx, answer, lang, counts or {})
+    mine = mine or {}
+    special = _about_events(ctx, answer, lang, counts or {}, mine)
     if special is not None:
         return special
     if answer.intent in ITEM_TYPES:
@@ -90,13 +100,14 @@ def answer_replies(
                 template,
                 lang,
                 answer=answer,
+                mine=mine,
                 query=answer.query,
                 events=events[:MAX_LISTED],
                 event=events[0],
                 more=max(0, len(events) - MAX_LISTED),
                 now=ctx.clock.now(),
             ),
-            buttons=list_buttons(events, lang),
+            buttons=list_buttons(events, lang, mine),
             subject=subject_for(events),
         )
     ]
@@ -106,16 +117,18 @@ Counts = dict[int, tuple[int, int]]
 _ASPECTS = (Intent.PLACE, Intent.DURATION, Intent.SEATS, Intent.SPEAKERS)
 
 
-def _about_events(ctx: AppContext, answer: Answer, lang: str, counts: Counts) -> list[Reply] | None:
+def _about_events(
+    ctx: AppContext, answer: Answer, lang: str, counts: Counts, mine: Mine
+) -> list[Reply] | None:
     """Aspects of events, topics, reminders, cancelling and the offers to register or cancel."""
     events = answer.events
     if answer.intent in _ASPECTS and events:
         text = ctx.render(
             "event_aspect", lang, aspect=answer.intent.value, events=events[:MAX_LISTED], counts=counts
         )
-        return [Reply(text, buttons=list_buttons(events, lang), subject=subject_for(events))]
+        return [Reply(text, buttons=list_buttons(events, lang, mine), subject=subject_for(events))]
     if answer.intent is Intent.DETAILS and len(events) == 1:
-        return [details_reply(ctx, events[0], lang, counts.get(events[0].id, (0, 0)))]
+        return [details_reply(ctx, events[0], lang, counts.get(events[0].id, (0, 0)), mine=mine)]
     if answer.intent is Intent.TOPICS:
         upcoming = ctx.events.catalog.upcoming(ctx.clock.now())[:MAX_LISTED]
         return [Reply(ctx.render("topics", lang, events=upcoming))]
@@ -154,7 +167,13 @@ def _offer(ctx: AppContext, answer: Answer, lang: str) -> Reply:
 
 
 def details_reply(
-    ctx: AppContext, event: EventView, lang: str, counts: tuple[int, int], *, edit: bool = False
+    ctx: AppContext,
+    event: EventView,
+    lang: str,
+    counts: tuple[int, int],
+    *,
+    edit: bool = False,
+    mine: Mine | None = None,
 ) -> Reply:
     """One event in full, with its registration and calendar buttons (never a button to itself)."""
     confirmed, waitlisted = counts
@@ -163,12 +182,13 @@ def details_reply(
             "event_details",
             lang,
             event=event,
+            mine=mine or {},
             paragraphs=paragraphs(event.description),
             confirmed=confirmed,
             waitlisted=waitlisted,
             now=ctx.clock.now(),
         ),
-        buttons=(event_buttons(event, lang),),
+        buttons=(event_buttons(event, lang, mine=(mine or {}).get(event.slug)),),
         subject=about("event", event.slug),
         edit=edit,
     )
@@ -195,7 +215,8 @@ async def question(req: Request, ctx: AppContext) -> Response:
     if answer.intent in (Intent.SEATS, Intent.DETAILS):
         for event in answer.events[:MAX_LISTED]:
             counts[event.id] = await ctx.registrations.counts(event.id)
-    return respond(ctx, answer, req.lang, counts=counts)
+    mine = await mine_of(req, ctx, answer.events[:MAX_LISTED]) if answer.intent in SHOWS_EVENTS else {}
+    return respond(ctx, answer, req.lang, counts=counts, mine=mine)
 
 
 def _replied_to(req: Request, ctx: AppContext) -> Shown | None:
@@ -235,7 +256,8 @@ async def details(req: Request, ctx: AppContext) -> list[Reply]:
     if event is None:
         return replies
     counts = await ctx.registrations.counts(event.id)
-    return [details_reply(ctx, event, req.lang, counts, edit=req.incoming.is_button)]
+    mine = await mine_of(req, ctx, [event])
+    return [details_reply(ctx, event, req.lang, counts, edit=req.incoming.is_button, mine=mine)]
 
 
 @router.command(

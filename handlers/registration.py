@@ -81,6 +81,8 @@ async def waitlist(req: Request, ctx: AppContext) -> list[Reply]:
 async def consent(req: Request, ctx: AppContext) -> list[Reply]:
     """Record consent, then complete the registration it was asked for."""
     await ctx.registrations.give_consent(req.sender)
+    if ctx.languages is not None:
+        await ctx.languages.member_created(req.sender)
     if not req.args:
         return [Reply(ctx.render("consent_given", req.lang))]
     return await register(req, ctx)
