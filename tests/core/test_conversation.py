@@ -209,3 +209,12 @@ async def test_other_content(other_ctx: AppContext, conversation: list[tuple[str
     for question, intent, slugs in conversation:
         response = await turn(other_ctx, question)
         assert (response.intent.value, [e.slug for e in response.events]) == (intent, slugs), question
+
+
+async def test_a_reply_before_its_subject_is_written_still_finds_it(ctx: AppContext) -> None:
+    chat = ChatRef("telegram", "anna", is_private=True)
+    anna = Person("telegram", "anna")
+    ctx.subjects.add(chat, "m-9", f"event:{ROUNDTABLE}")  # queued, not yet written
+    reply = Incoming(chat, anna, "Und wo?", kind=Kind.REPLY, reply_to=MessageRef(chat, "m-9", from_bot=True))
+    response = await ctx.answer(reply)
+    assert (response.intent.value, [e.slug for e in response.events]) == ("place", [ROUNDTABLE])
