@@ -240,7 +240,7 @@ async def events(req: Request, ctx: AppContext) -> Response:
     answer = ask(ctx, req.args) if req.args else None
     if answer is None or answer.intent in (Intent.EMPTY, Intent.GREETING, Intent.HELP):
         answer = ask(ctx, "veranstaltungen")
-    return respond(ctx, answer, req.lang)
+    return respond(ctx, answer, req.lang, mine=await mine_of(req, ctx, answer.events[:MAX_LISTED]))
 
 
 @router.command(

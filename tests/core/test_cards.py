@@ -46,6 +46,7 @@ async def test_a_waitlisted_member_sees_the_place(ctx: AppContext) -> None:
 
 async def test_in_a_group_nobody_sees_their_status(ctx: AppContext) -> None:
     await register(ctx)
+    assert "Sie sind angemeldet" in text_of(await say(ctx, "/termine Thinius"))
     card = await say(ctx, "/termine Thinius", private=False)
     assert "angemeldet" not in text_of(card)
     assert f"/anmelden {THINIUS}" in actions(card)
@@ -53,6 +54,7 @@ async def test_in_a_group_nobody_sees_their_status(ctx: AppContext) -> None:
 
 async def test_others_still_see_register(ctx: AppContext) -> None:
     await register(ctx)
+    assert f"/abmelden {THINIUS}" in actions(await say(ctx, "Wann spricht Thinius?"))
     card = await say(ctx, "Wann spricht Thinius?", user="bert")
     assert f"/anmelden {THINIUS}" in actions(card)
     assert "angemeldet" not in text_of(card)

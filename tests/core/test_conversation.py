@@ -127,6 +127,11 @@ CONVERSATIONS: list[list[tuple[str, str, list[str]]]] = [
     [
         ("Zeig mir alle Termine", "event_list", ALL),
         ("Und der dritte davon?", "event_list", [ROUNDTABLE]),
+        ("Wie lange dauert der?", "duration", [ROUNDTABLE]),
+    ],
+    [
+        ("Zeig mir alle Termine", "event_list", ALL),
+        ("Und der letzte davon?", "event_list", [KICKOFF]),
     ],
 ]
 
@@ -142,6 +147,8 @@ async def test_follow_ups_are_per_chat(ctx: AppContext) -> None:
     await turn(ctx, "Worum geht es beim Roundtable?", user="anna")
     response = await turn(ctx, "Und wo?", user="bert")
     assert response.intent.value != "place" or [e.slug for e in response.events] != [ROUNDTABLE]
+    response = await turn(ctx, "Und wo?", user="anna")
+    assert (response.intent.value, [e.slug for e in response.events]) == ("place", [ROUNDTABLE])
 
 
 async def test_follow_ups_expire_after_30_minutes(ctx: AppContext) -> None:
@@ -198,8 +205,11 @@ OTHER: list[list[tuple[str, str, list[str]]]] = [
         ("Und danach?", "next_event", ["webtalk-popup-stores"]),
         ("Da möchte ich mich anmelden", "offer_register", ["webtalk-popup-stores"]),
     ],
-    [("Was kostet die Mitgliedschaft?", "faq", [])],
-    [("Wie erreiche ich euch?", "unknown", [])],
+    [("Muss ich für die Mitgliedschaft etwas bezahlen?", "faq", [])],
+    [
+        ("Wie erreiche ich euch?", "unknown", []),
+        ("Wie lange dauert das Sommerfest?", "duration", ["sommerfest"]),
+    ],
     [("Ich kann leider nicht zum Workshop kommen", "offer_cancel", ["workshop-citylogistik"])],
 ]
 

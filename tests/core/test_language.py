@@ -51,6 +51,9 @@ async def test_a_clearly_other_language_message_switches(ctx: AppContext) -> Non
     await say(ctx, "When is the next webtalk?")
     assert "Als Nächstes" in text_of(await say(ctx, "Wann ist der nächste WebTalk?"))
     assert "Gern geschehen" in text_of(await say(ctx, "Thanks!"))
+    assert "Ihre Anmeldungen" in text_of(await say(ctx, "/mine")) or "keine anstehenden" in text_of(
+        await say(ctx, "/mine")
+    )
 
 
 async def test_a_first_thanks_is_answered_in_english(ctx: AppContext) -> None:
