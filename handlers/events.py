@@ -209,7 +209,8 @@ async def question(req: Request, ctx: AppContext) -> Response:
     answer = ask(ctx, req.text, previous=previous, lang=req.lang)
     if answer.intent in SHOWS_EVENTS and answer.events:
         ctx.conversations.put(req.chat.key, Shown(answer.query, tuple(answer.events)), now=now)
-    elif answer.query.kind:
+    elif answer.query.kind and not (previous is not None and previous.events):
+        # Only the kind to keep ("Und der übernächste?"); an empty follow-up keeps what was shown.
         ctx.conversations.put(req.chat.key, Shown(answer.query), now=now)
     counts: Counts = {}
     if answer.intent in (Intent.SEATS, Intent.DETAILS):

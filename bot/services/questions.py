@@ -107,6 +107,7 @@ class Answer:
     # Offered when no item fits the question (the newest of the kind asked for), never the answer itself.
     other_items: list[ItemView] = field(default_factory=list)
     organization_kinds: tuple[str, ...] = ()
+    nothing_after: bool = False  # a follow-up asked for what comes after the last event there is
 
 
 def _general(parsed: Parsed, ask: Ask | None, faq: Sequence[FaqEntry], lang: str | None) -> Answer | None:
@@ -141,7 +142,8 @@ def _about_events(
         # The answer stays about what was shown: "Und danach?" after "Und wo?" keeps the kind asked for.
         query = replace(previous.query, ordinal=1) if previous is not None else parsed.query()
         if not referred:
-            return Answer(Intent.EVENT_LIST, query=query, next_event=_first_upcoming(catalog, now, None))
+            # "Und danach?" after the last one: nothing follows (never "no such events are planned").
+            return Answer(Intent.EVENT_LIST, query=query, nothing_after=True)
         return Answer(intent, events=referred, query=query)
     if parsed.has_own_filter:
         events = matching_events(catalog, parsed, now)

@@ -143,6 +143,15 @@ async def test_follow_ups(ctx: AppContext, conversation: list[tuple[str, str, li
         assert (response.intent.value, [e.slug for e in response.events]) == (intent, slugs), question
 
 
+async def test_nothing_after_the_last_event_is_said_plainly(ctx: AppContext) -> None:
+    await turn(ctx, "Wann ist der Projektauftakt?")
+    response = await turn(ctx, "Und danach?")
+    assert (response.intent.value, response.events) == ("event_list", ())
+    assert "Danach sind noch keine weiteren Projektauftakte geplant" in plain(response)
+    where = await turn(ctx, "Und wo?")
+    assert (where.intent.value, [e.slug for e in where.events]) == ("place", [KICKOFF])
+
+
 async def test_follow_ups_are_per_chat(ctx: AppContext) -> None:
     await turn(ctx, "Worum geht es beim Roundtable?", user="anna")
     response = await turn(ctx, "Und wo?", user="bert")
