@@ -76,6 +76,8 @@ class Languages:
         self.default = default if default in LANGUAGES else "de"
         self.capacity = capacity
         self._known: OrderedDict[str, Known | None] = OrderedDict()
+        # People with a member row: only their language is written (no row is created, no write for others).
+        self._members: set[str] = set()
 
     async def settle(self, incoming: Incoming, text: str) -> str:
         """The language to answer this message in (and remember it when the typed words say so)."""
@@ -104,6 +106,7 @@ class Languages:
 
     async def member_created(self, person: Person) -> None:
         """A person just became a member (agreed to storing data): keep their language on the row."""
+        self._members.add(person.key)
         known = self._known.get(person.key)
         if known is not None:
             await self._store(person, known)
@@ -126,6 +129,8 @@ class Languages:
         except Exception:
             logger.exception("could not read the language of %s", person.platform)
             row = None
+        if row is not None:
+            self._members.add(key)
         if row is not None and from_hint(row[0]) is not None:
             known = Known(from_hint(row[0]) or self.default, chosen=row[1] is not None)
         self._remember(key, known)
@@ -135,11 +140,13 @@ class Languages:
         self._known[key] = known
         self._known.move_to_end(key)
         while len(self._known) > self.capacity:
-            self._known.popitem(last=False)
+            forgotten, _ = self._known.popitem(last=False)
+            self._members.discard(forgotten)
 
     async def _keep(self, person: Person, known: Known) -> None:
         self._remember(person.key, known)
-        await self._store(person, known)
+        if person.key in self._members:
+            await self._store(person, known)
 
     async def _store(self, person: Person, known: Known) -> None:
         """Write the language onto an existing member row; creates nothing (no row before consent)."""
