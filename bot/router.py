@@ -95,6 +95,8 @@ class Command(Generic[C]):
     # A reaction with this emoji on a message about "<reaction_on>:<id>" runs the command with the id.
     reaction: str | None = None
     reaction_on: str = "event"
+    # Names in no language, for button actions ("/rsvp <slug>"): they never decide the reply's language.
+    neutral: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -122,6 +124,7 @@ class Router(Generic[C]):
         hidden: bool = False,
         reaction: str | None = None,
         reaction_on: str = "event",
+        neutral: str | tuple[str, ...] = (),
     ) -> Callable[[F], F]:
         """Register `func` under German and English names, e.g. ("anmelden", "register")."""
         de_names = (de,) if isinstance(de, str) else de
@@ -141,6 +144,7 @@ class Router(Generic[C]):
                     hidden,
                     reaction,
                     reaction_on,
+                    (neutral,) if isinstance(neutral, str) else neutral,
                 )
             )
             return func
@@ -153,6 +157,8 @@ class Router(Generic[C]):
             self._by_name[name] = (cmd, "any" if name in cmd.en else "de")
         for name in cmd.en:
             self._by_name.setdefault(name, (cmd, "en"))
+        for name in cmd.neutral:
+            self._by_name.setdefault(name, (cmd, "any"))
         if cmd.reaction:
             self._by_reaction[(emoji_key(cmd.reaction), cmd.reaction_on)] = cmd
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.chat import Button, Reply, about
 from bot.context import AppContext
+from bot.notices import action as to
 from bot.notices import calendar_button, cancel_button, register_button
 from bot.router import Request
 from bot.services.catalog import EventView
@@ -38,7 +39,7 @@ def event_buttons(
     first = cancel_button(event.slug, lang) if mine is not None else register_button(event.slug, lang)
     row = [first, calendar_button(event.slug, lang)]
     if with_details:
-        row.append(Button("ℹ️ Details", f"/details {event.slug}"))
+        row.append(Button("ℹ️ Details", to("details", event.slug)))
     return tuple(row)
 
 
@@ -53,10 +54,10 @@ def list_buttons(
     cancel = "❌ Abmelden" if lang == "de" else "❌ Cancel"
     return tuple(
         (
-            Button(f"{cancel}: {short(e.title)}", f"/abmelden {e.slug}")
+            Button(f"{cancel}: {short(e.title)}", to("abmelden", e.slug))
             if e.slug in mine
-            else Button(f"{register}: {short(e.title)}", f"/anmelden {e.slug}"),
-            Button("📅", f"/kalender {e.slug}"),
+            else Button(f"{register}: {short(e.title)}", to("anmelden", e.slug)),
+            Button("📅", to("kalender", e.slug)),
         )
         for e in events[:MAX_BUTTON_ROWS]
     )
@@ -73,7 +74,7 @@ async def resolve_event(
     now = ctx.clock.now()
     if not req.args:
         upcoming = ctx.events.catalog.upcoming(now)[:MAX_BUTTON_ROWS]
-        buttons = tuple((Button(short(e.title, 40), f"/{action} {e.slug}"),) for e in upcoming)
+        buttons = tuple((Button(short(e.title, 40), to(action, e.slug)),) for e in upcoming)
         return None, [
             Reply(ctx.render("which_event", req.lang, action=action, events=upcoming), buttons=buttons)
         ]
@@ -82,14 +83,14 @@ async def resolve_event(
         return found[0], []
     if not found:
         upcoming = ctx.events.catalog.upcoming(now)[:MAX_BUTTON_ROWS]
-        buttons = tuple((Button(short(e.title, 40), f"/{action} {e.slug}"),) for e in upcoming)
+        buttons = tuple((Button(short(e.title, 40), to(action, e.slug)),) for e in upcoming)
         return None, [
             Reply(
                 ctx.render("event_not_found", req.lang, reference=req.args, events=upcoming, action=action),
                 buttons=buttons,
             )
         ]
-    buttons = tuple((Button(short(e.title, 40), f"/{action} {e.slug}"),) for e in found[:MAX_BUTTON_ROWS])
+    buttons = tuple((Button(short(e.title, 40), to(action, e.slug)),) for e in found[:MAX_BUTTON_ROWS])
     return None, [
         Reply(
             ctx.render("which_event", req.lang, action=action, events=found[:MAX_BUTTON_ROWS]),

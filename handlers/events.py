@@ -6,7 +6,7 @@ from babel.lists import format_list
 
 from bot.chat import Attachment, Button, Reply, about, split_subject
 from bot.context import AppContext
-from bot.notices import cancel_button, register_button
+from bot.notices import action, cancel_button, register_button
 from bot.router import Request, Response, Router
 from bot.services.catalog import EventView
 from bot.services.followups import Shown
@@ -157,7 +157,7 @@ def _offer(ctx: AppContext, answer: Answer, lang: str) -> Reply:
             (
                 Button(
                     f"{button(e.slug, lang).label}: {short(e.title)}",
-                    f"/{'anmelden' if register else 'abmelden'} {e.slug}",
+                    action("anmelden" if register else "abmelden", e.slug),
                 ),
             )
             for e in events
@@ -246,9 +246,10 @@ async def events(req: Request, ctx: AppContext) -> Response:
 
 @router.command(
     "details",
-    ("info",),
+    ("details",),
     as_word=True,
     reaction="ℹ️",
+    neutral="info",
     help=("alles zu einer Veranstaltung", "all about an event"),
 )
 async def details(req: Request, ctx: AppContext) -> list[Reply]:
@@ -263,9 +264,10 @@ async def details(req: Request, ctx: AppContext) -> list[Reply]:
 
 @router.command(
     "kalender",
-    ("calendar", "ics"),
+    ("calendar",),
     as_word=True,
     reaction="📅",
+    neutral="ics",
     help=("Kalenderdatei (.ics) zu einer Veranstaltung", "calendar file (.ics) for an event"),
 )
 async def calendar(req: Request, ctx: AppContext) -> list[Reply]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.chat import Button, Reply, about
 from bot.context import AppContext
-from bot.notices import calendar_button, cancel_button
+from bot.notices import action, calendar_button, cancel_button
 from bot.router import Request, Router
 from bot.services.registration import MyRegistration, Outcome
 from handlers.common import MAX_BUTTON_ROWS, event_buttons, resolve_event, short
@@ -18,6 +18,7 @@ router: Router[AppContext] = Router()
     "register",
     as_word=True,
     reaction="✅",
+    neutral="rsvp",
     help=("zu einer Veranstaltung anmelden, z. B. /anmelden Thinius", "register, e.g. /register Thinius"),
 )
 async def register(req: Request, ctx: AppContext) -> list[Reply]:
@@ -93,6 +94,7 @@ async def consent(req: Request, ctx: AppContext) -> list[Reply]:
     "cancel",
     as_word=True,
     reaction="❌",
+    neutral="unrsvp",
     help=("Anmeldung zurücknehmen", "cancel a registration"),
 )
 async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
@@ -145,6 +147,6 @@ async def mine(req: Request, ctx: AppContext) -> list[Reply]:
 def _cancel_buttons(registrations: list[MyRegistration]) -> tuple[tuple[Button, ...], ...]:
     """One ❌ button per registration (the first few), to cancel it."""
     return tuple(
-        (Button(f"❌ {short(r.event.title, 40)}", f"/abmelden {r.event.slug}"),)
+        (Button(f"❌ {short(r.event.title, 40)}", action("abmelden", r.event.slug)),)
         for r in registrations[:MAX_BUTTON_ROWS]
     )

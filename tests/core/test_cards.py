@@ -27,11 +27,11 @@ async def test_a_registered_member_sees_status_and_cancel_on_the_card(ctx: AppCo
     await register(ctx)
     card = await say(ctx, "Wann spricht Thinius?")
     assert "Sie sind angemeldet" in text_of(card)
-    assert f"/abmelden {THINIUS}" in actions(card)
-    assert f"/anmelden {THINIUS}" not in actions(card)
+    assert f"/unrsvp {THINIUS}" in actions(card)
+    assert f"/rsvp {THINIUS}" not in actions(card)
     details = await say(ctx, f"/details {THINIUS}")
     assert "Sie sind angemeldet" in text_of(details)
-    assert f"/abmelden {THINIUS}" in actions(details)
+    assert f"/unrsvp {THINIUS}" in actions(details)
 
 
 async def test_a_waitlisted_member_sees_the_place(ctx: AppContext) -> None:
@@ -41,7 +41,7 @@ async def test_a_waitlisted_member_sees_the_place(ctx: AppContext) -> None:
         await say(ctx, f"/einwilligen {ROUNDTABLE}", user=user, button=True)
     card = await say(ctx, "Wann ist der nächste Roundtable?")
     assert "Warteliste, Platz 1" in text_of(card)
-    assert f"/abmelden {ROUNDTABLE}" in actions(card)
+    assert f"/unrsvp {ROUNDTABLE}" in actions(card)
 
 
 async def test_in_a_group_nobody_sees_their_status(ctx: AppContext) -> None:
@@ -49,20 +49,20 @@ async def test_in_a_group_nobody_sees_their_status(ctx: AppContext) -> None:
     assert "Sie sind angemeldet" in text_of(await say(ctx, "/termine Thinius"))
     card = await say(ctx, "/termine Thinius", private=False)
     assert "angemeldet" not in text_of(card)
-    assert f"/anmelden {THINIUS}" in actions(card)
+    assert f"/rsvp {THINIUS}" in actions(card)
 
 
 async def test_others_still_see_register(ctx: AppContext) -> None:
     await register(ctx)
-    assert f"/abmelden {THINIUS}" in actions(await say(ctx, "Wann spricht Thinius?"))
+    assert f"/unrsvp {THINIUS}" in actions(await say(ctx, "Wann spricht Thinius?"))
     card = await say(ctx, "Wann spricht Thinius?", user="bert")
-    assert f"/anmelden {THINIUS}" in actions(card)
+    assert f"/rsvp {THINIUS}" in actions(card)
     assert "angemeldet" not in text_of(card)
 
 
 async def test_details_has_no_button_to_itself(ctx: AppContext) -> None:
     replies = await say(ctx, f"/details {THINIUS}")
-    assert not [a for a in actions(replies) if a.startswith("/details")]
+    assert not [a for a in actions(replies) if a.startswith(("/details", "/info"))]
 
 
 async def test_an_unknown_event_gets_titles_and_buttons_never_slugs(ctx: AppContext) -> None:
@@ -71,7 +71,7 @@ async def test_an_unknown_event_gets_titles_and_buttons_never_slugs(ctx: AppCont
     assert "xyz" in text
     assert not [slug for slug in SLUGS if slug in text]
     assert "Die größte Zukunft aller Zeiten" in text
-    assert f"/anmelden {THINIUS}" in actions(replies)
+    assert f"/rsvp {THINIUS}" in actions(replies)
 
 
 async def test_faq_and_impulse_are_paragraphs_not_hard_lines(ctx: AppContext) -> None:

@@ -186,10 +186,10 @@ async def test_a_reply_to_an_event_card_is_about_that_event(ctx: AppContext) -> 
 
 async def test_free_text_registration_changes_nothing_until_pressed(ctx: AppContext) -> None:
     response = await turn(ctx, "Ich möchte mich für den Roundtable anmelden")
-    assert actions(response.replies) == [f"/anmelden {ROUNDTABLE}"]
+    assert actions(response.replies) == [f"/rsvp {ROUNDTABLE}"]
     assert await ctx.registrations.counts(response.events[0].id) == (0, 0)
     response = await turn(ctx, "Ich kann nicht zum Roundtable")
-    assert actions(response.replies) == [f"/abmelden {ROUNDTABLE}"]
+    assert actions(response.replies) == [f"/unrsvp {ROUNDTABLE}"]
 
 
 @pytest.fixture

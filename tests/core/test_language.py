@@ -103,3 +103,11 @@ async def test_a_chosen_language_survives_a_restart(settings: Settings, tmp_path
         )
     finally:
         await second.close()
+
+
+async def test_buttons_carry_language_neutral_actions(ctx: AppContext) -> None:
+    card = await say(ctx, "When does Thinius speak?")
+    assert actions(card)[:3] == [f"/rsvp {THINIUS}", f"/ics {THINIUS}", f"/info {THINIUS}"]
+    assert "seats taken" in text_of(await say(ctx, f"/info {THINIUS}", button=True))
+    await say(ctx, "Wann spricht Thinius?", user="bert")
+    assert "Plätzen vergeben" in text_of(await say(ctx, f"/info {THINIUS}", user="bert", button=True))
