@@ -79,6 +79,32 @@ async def test_network_errors_are_retried_until_the_horizon_then_expire(ctx: App
     assert sender.delivered == []
 
 
+async def test_a_chat_that_must_wait_holds_back_its_later_messages_and_no_other_chat(
+    ctx: AppContext,
+) -> None:
+    sender = FlakySender(ctx, {"slow": [TemporaryFailure("Too Many Requests", retry_after=30)]})
+    ctx.transports["console"] = sender
+    now = ctx.clock.now()
+    for number in (1, 2, 3):
+        for chat in ("slow", "fast"):
+            await ctx.outbox.enqueue(
+                f"k-{chat}-{number}", ChatRef("console", chat), Reply(f"{number}"), now=now
+            )
+    worker = OutboxWorker(ctx)
+    await worker.drain_once()
+    assert sender.delivered == ["fast"] * 3  # the 429 of one chat stalls no other chat
+    async with ctx.db.sessions() as session:
+        waiting = (await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == "slow"))).all()
+    assert {(r.status, r.attempts, r.not_before) for r in waiting} == {
+        ("pending", 1, now + timedelta(seconds=30))
+    } | {("pending", 0, now + timedelta(seconds=30))}  # the later two wait with it, not counted as tries
+    ctx.clock.fixed = now + timedelta(seconds=31)
+    await worker.drain_once()
+    assert sender.delivered == ["fast"] * 3 + ["slow"] * 3
+    lines = [line for line in sender.out.getvalue().splitlines() if line.strip() in {"1", "2", "3"}]  # type: ignore[attr-defined]
+    assert lines[-3:] == ["1", "2", "3"]  # in the order they were queued
+
+
 def test_backoff_grows_to_a_cap_with_jitter() -> None:
     from scheduler.outbox import BACKOFF_CAP, backoff
 
