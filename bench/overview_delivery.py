@@ -278,8 +278,6 @@ def render(result: dict[str, Any], load: tuple[float, float, float]) -> str:
     ok = "✅" if fraction >= 0.95 and result["lost"] == 0 and result["duplicates"] == 0 else "❌"
     return "\n".join(
         [
-            "## Weekly overview delivery with a kill -9 half way (issue 9)",
-            "",
             f"Machine: {machine(load)}. Command: `.venv/bin/python bench/overview_delivery.py`.",
             "",
             f"The overview queued on PostgreSQL for {result['rows']:,} Telegram chats "

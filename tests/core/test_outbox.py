@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -13,7 +15,7 @@ from bot.db.models import Member, OutboxMessage, SentMessage
 from bot.delivery import TemporaryFailure, Unreachable
 from bot.platforms.console import ConsoleAdapter
 from scheduler.jobs import enqueue_reminders
-from scheduler.outbox import OutboxWorker
+from scheduler.outbox import BATCH, OutboxWorker
 from tests.conftest import person, say
 
 
@@ -103,6 +105,36 @@ async def test_a_chat_that_must_wait_holds_back_its_later_messages_and_no_other_
     assert sender.delivered == ["fast"] * 3 + ["slow"] * 3
     lines = [line for line in sender.out.getvalue().splitlines() if line.strip() in {"1", "2", "3"}]  # type: ignore[attr-defined]
     assert lines[-3:] == ["1", "2", "3"]  # in the order they were queued
+
+
+class StuckSender(ConsoleAdapter):
+    """A transport whose sends never return (a platform that hangs)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx.ports(), downloads=ctx.settings.data_dir / "downloads", out=io.StringIO())
+        self.called = asyncio.Event()
+
+    async def send(self, chat: ChatRef, reply: Reply) -> str | None:
+        self.called.set()
+        await asyncio.Event().wait()
+        return None
+
+
+async def test_stopping_gives_back_the_batch_claimed_ahead(ctx: AppContext) -> None:
+    sender = StuckSender(ctx)
+    ctx.transports["console"] = sender
+    now = ctx.clock.now()
+    deliveries = [(f"k-{n}", ChatRef("console", f"c{n}"), Reply("Hallo")) for n in range(BATCH + 100)]
+    await ctx.outbox.enqueue_many(deliveries, now=now)
+    worker = OutboxWorker(ctx)
+    worker.start()
+    await asyncio.wait_for(sender.called.wait(), 10)
+    await asyncio.sleep(0.2)  # the next batch is claimed meanwhile
+    await worker.stop()
+    async with ctx.db.sessions() as session:
+        statuses = Counter((await session.scalars(select(OutboxMessage.status))).all())
+    # The first batch was being sent (its claims run out after the lease); the one claimed ahead is free.
+    assert statuses == {"sending": BATCH, "pending": 100}
 
 
 def test_backoff_grows_to_a_cap_with_jitter() -> None:
