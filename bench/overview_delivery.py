@@ -55,6 +55,15 @@ async def admin(sql: str) -> None:
         await conn.close()
 
 
+def bot_for(base_url: str) -> Any:
+    """A PTB bot on the HTTP transport the adapter uses (a keep-alive pool of 128 connections)."""
+    from telegram import Bot
+
+    from bot.platforms.telegram.request import AiohttpRequest
+
+    return Bot(TOKEN, base_url=base_url, request=AiohttpRequest(connection_pool_size=128, pool_timeout=30.0))
+
+
 async def queue_overview(user_ids: list[int], channel_ids: list[int]) -> tuple[int, list[str]]:
     """Subscribe the chats and queue this week's overview for them; returns (rows, parts per chat)."""
     from bot.app import build_context
@@ -107,7 +116,6 @@ async def queue_overview(user_ids: list[int], channel_ids: list[int]) -> tuple[i
 async def drain(base_url: str) -> None:
     """The drain process: the real Telegram sender behind the outbox worker, until nothing is left."""
     from sqlalchemy import func, select
-    from telegram import Bot
 
     from bot.app import build_context
     from bot.chat import ChatRef, Reply
@@ -136,7 +144,7 @@ async def drain(base_url: str) -> None:
         async def send(self, chat: ChatRef, reply: Reply) -> str | None:
             return await self.sender.deliver(chat, reply)
 
-    async with Bot(TOKEN, base_url=base_url) as bot:
+    async with bot_for(base_url) as bot:
         ctx.transports["telegram"] = Transport(
             TelegramSender(bot, SendLimits(scale=SCALE), on_unreachable=unreachable)
         )
@@ -158,8 +166,6 @@ async def drain(base_url: str) -> None:
 
 async def baseline(server: ServerProcess, chats: list[int], parts: int) -> dict[str, Any]:
     """The same number of messages straight through the sender: no database, no outbox."""
-    from telegram import Bot
-
     from bot.chat import ChatRef, Reply
     from bot.platforms.telegram.limits import SendLimits
     from bot.platforms.telegram.sender import TelegramSender
@@ -169,7 +175,7 @@ async def baseline(server: ServerProcess, chats: list[int], parts: int) -> dict[
 
     await server.control("reset")
     reply = Reply(html="<b>Wochenübersicht</b>\nNeues aus dem Stadtretter-Netzwerk.")
-    async with Bot(TOKEN, base_url=server.base_url) as bot:
+    async with bot_for(server.base_url) as bot:
         sender = TelegramSender(bot, SendLimits(scale=SCALE), on_unreachable=unreachable)
         limit = asyncio.Semaphore(256)
 
