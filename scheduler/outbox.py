@@ -103,6 +103,8 @@ class OutboxWorker:
                 for position, row in enumerate(rows):  # one chat's messages in queue order
                     chat = (row.platform, row.chat_id)
                     retry_at = held.get(chat)
+                    if retry_at is not None and retry_at <= self.ctx.clock.now():
+                        retry_at = None  # its wait is over: this chat goes on
                     if retry_at is None:
                         try:
                             retry_at = await self._deliver(row)
@@ -115,7 +117,10 @@ class OutboxWorker:
                     await self._hold_back(rows[position:], retry_at)  # so nothing overtakes it
                     return
 
-        # The next batch is claimed while this one is sent: no pause between batches at full rate.
+        # On PostgreSQL the next batch is claimed while this one is sent: no pause between batches at full
+        # rate. SQLite has one writer: a claim there would hold back the writes that mark messages sent,
+        # and a crash would repeat more of them.
+        ahead = not self.ctx.db.is_sqlite
         upcoming = asyncio.create_task(self._claim(platforms)) if platforms else None
         try:
             while upcoming is not None:
@@ -123,9 +128,11 @@ class OutboxWorker:
                 if not batch:
                     upcoming = None
                     break
-                upcoming = asyncio.create_task(self._claim(platforms))
+                upcoming = asyncio.create_task(self._claim(platforms)) if ahead else None
                 await asyncio.gather(*(deliver(rows) for rows in _by_chat(batch)))
                 handled += len(batch)
+                if upcoming is None:
+                    upcoming = asyncio.create_task(self._claim(platforms))
             return handled
         finally:
             if upcoming is not None:  # stopped while the next batch was claimed: give it back unsent

@@ -9,7 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.app import build_context
 from bot.chat import ChatRef, Reply
+from bot.config import Settings
 from bot.context import AppContext
 from bot.db.models import Member, OutboxMessage, SentMessage
 from bot.delivery import TemporaryFailure, Unreachable
@@ -120,21 +122,25 @@ class StuckSender(ConsoleAdapter):
         return None
 
 
-async def test_stopping_gives_back_the_batch_claimed_ahead(ctx: AppContext) -> None:
-    sender = StuckSender(ctx)
-    ctx.transports["console"] = sender
-    now = ctx.clock.now()
-    deliveries = [(f"k-{n}", ChatRef("console", f"c{n}"), Reply("Hallo")) for n in range(BATCH + 100)]
-    await ctx.outbox.enqueue_many(deliveries, now=now)
-    worker = OutboxWorker(ctx)
-    worker.start()
-    await asyncio.wait_for(sender.called.wait(), 10)
-    await asyncio.sleep(0.2)  # the next batch is claimed meanwhile
-    await worker.stop()
-    async with ctx.db.sessions() as session:
-        statuses = Counter((await session.scalars(select(OutboxMessage.status))).all())
-    # The first batch was being sent (its claims run out after the lease); the one claimed ahead is free.
-    assert statuses == {"sending": BATCH, "pending": 100}
+async def test_stopping_gives_back_the_batch_claimed_ahead(settings: Settings, db_url: str) -> None:
+    ctx = await build_context(settings, database_url=db_url)
+    try:
+        sender = StuckSender(ctx)
+        ctx.transports["console"] = sender
+        now = ctx.clock.now()
+        deliveries = [(f"k-{n}", ChatRef("console", f"c{n}"), Reply("Hallo")) for n in range(BATCH + 100)]
+        await ctx.outbox.enqueue_many(deliveries, now=now)
+        worker = OutboxWorker(ctx)
+        worker.start()
+        await asyncio.wait_for(sender.called.wait(), 10)
+        await asyncio.sleep(0.2)  # on PostgreSQL the next batch is claimed meanwhile
+        await worker.stop()
+        async with ctx.db.sessions() as session:
+            rows = (await session.scalars(select(OutboxMessage))).all()
+    finally:
+        await ctx.close()
+    # The first batch was being sent (its claims run out after the lease); the rest is free, untried.
+    assert Counter((r.status, r.attempts) for r in rows) == {("sending", 1): BATCH, ("pending", 0): 100}
 
 
 def test_backoff_grows_to_a_cap_with_jitter() -> None:
