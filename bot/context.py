@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol
 
-from bot.chat import ChatRef, Incoming, Reply
+from bot.chat import ChatRef, Incoming, MessageRef, Reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
@@ -35,6 +35,10 @@ class SubjectLog(Protocol):
     """Records what a sent platform message is about (batched; never blocks the answer)."""
 
     def add(self, chat: ChatRef, message_id: str, subject: str) -> None: ...
+
+    def alias(self, original: MessageRef, copy: MessageRef) -> None:
+        """The platform copied one of our messages by itself (Telegram's automatic forward of a channel
+        post into its discussion group); replies to the copy are about what the original is about."""
 
 
 class Reachability(Protocol):

@@ -26,6 +26,9 @@ LEASE = timedelta(seconds=30)
 HORIZON = timedelta(hours=24)
 
 
+_REFERENCES = ("in_reply_to", "thread", "replaces", "deletes")
+
+
 def reply_to_payload(reply: Reply) -> dict[str, Any]:
     if reply.attachment is not None:
         raise ValueError("attachments are not sent through the outbox")
@@ -33,12 +36,15 @@ def reply_to_payload(reply: Reply) -> dict[str, Any]:
         "html": reply.html,
         "buttons": [[asdict(b) for b in row] for row in reply.buttons],
         "subject": reply.subject,
+        # Threads, edits and deletions only where set: older rows and most payloads stay as they were.
+        **{name: getattr(reply, name) for name in _REFERENCES if getattr(reply, name) is not None},
     }
 
 
 def payload_to_reply(payload: dict[str, Any]) -> Reply:
     buttons = tuple(tuple(Button(**b) for b in row) for row in payload.get("buttons", []))
-    return Reply(html=payload["html"], buttons=buttons, subject=payload.get("subject"))
+    references = {name: payload[name] for name in _REFERENCES if payload.get(name) is not None}
+    return Reply(html=payload["html"], buttons=buttons, subject=payload.get("subject"), **references)
 
 
 def payload_to_replies(payload: dict[str, Any]) -> list[Reply]:
