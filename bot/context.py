@@ -16,6 +16,7 @@ from bot.delivery import Transport
 from bot.render import Renderer
 from bot.router import Response, Router
 from bot.services.conversations import Conversations
+from bot.services.discussion import DiscussionService
 from bot.services.events import EventService
 from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
@@ -105,6 +106,7 @@ class AppContext:
     messages: SentMessages
     subjects: SubjectRecorder
     overview: OverviewService
+    discussion: DiscussionService
     demo_clock: bool = False
     transports: dict[str, Transport] = field(default_factory=dict)
     conversations: Conversations = field(default_factory=Conversations)
