@@ -36,8 +36,14 @@ async def enqueue_reminders(ctx: AppContext) -> int:
 
 async def send_overview_if_due(ctx: AppContext) -> tuple[str, int] | None:
     """Enqueue this week's overview once its time has come (late within the week after a downtime)."""
+    lookback = ctx.overview.schedule.lookback
     return await ctx.overview.run_due(
-        ctx.clock.now(), ctx.events.catalog, ctx.events.items, overview_renderer(ctx), platforms=None
+        ctx.clock.now(),
+        ctx.events.catalog,
+        ctx.events.items,
+        overview_renderer(ctx),
+        platforms=None,
+        complete=functools.partial(ctx.discussion.digest, lookback=lookback),
     )
 
 

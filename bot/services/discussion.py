@@ -11,7 +11,7 @@ never touched.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -37,12 +37,16 @@ from bot.db.models import (
 )
 from bot.db.session import Database
 from bot.services.outbox import Outbox
+from bot.services.overview import DiscussionDigest, Overview
+from bot.text import teaser
 
 logger = logging.getLogger(__name__)
 
 # An impulse not posted within a week of its time is not posted late any more.
 LATE_LIMIT = timedelta(days=7)
 MAX_AUTHOR = 255
+EXCERPTS = 3
+EXCERPT_CHARS = 140
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,6 +567,13 @@ class DiscussionService:
                 )
             ).all()
             return len(rows), [_view(r, slug) for r, slug in rows[:latest]]
+
+    async def digest(self, overview: Overview, *, lookback: timedelta) -> Overview:
+        """The overview with the discussion of its week: how many contributions, up to three excerpts."""
+        end = overview.scheduled_for
+        count, latest = await self.between(end - lookback, end, latest=EXCERPTS)
+        excerpts = tuple((c.first_name, teaser(c.text, EXCERPT_CHARS)) for c in reversed(latest))
+        return replace(overview, discussion=DiscussionDigest(count, excerpts)) if count else overview
 
     async def set_mirror(self, chat: ChatRef, *, on: bool) -> bool:
         """Show the other chats' contributions in this chat, or not; False if the chat is no target."""

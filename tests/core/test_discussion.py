@@ -254,3 +254,30 @@ async def test_export_forget_and_retention(any_ctx: AppContext) -> None:
     later = any_ctx.clock.now() + timedelta(days=30 * 12 + 1)
     assert await any_ctx.discussion.purge(now=later, months=12) == 1
     assert await any_ctx.discussion.discussion(SLUG) == []
+
+
+async def test_the_weekly_overview_carries_last_weeks_discussion_with_first_names(
+    any_ctx: AppContext,
+) -> None:
+    any_ctx.settings.managers.append(MOD.key)
+    telegram, _matrix, worker, posts = await post(any_ctx)
+    await say(
+        any_ctx,
+        GROUP,
+        ANNA,
+        "Die Innenstadt braucht Orte ohne Konsumzwang.",
+        "g1",
+        **reply_to(GROUP, posts[GROUP.id]),
+    )
+    await say(
+        any_ctx, ROOM, BEN, "Bei uns hilft ein Quartiersmanagement.", "$b1", **reply_to(ROOM, posts[ROOM.id])
+    )
+    await say(any_ctx, GROUP, CARLA, "Spam!", "g2", **reply_to(GROUP, posts[GROUP.id]))
+    await worker.drain_once()
+    spam = next(m for c, r, m in telegram.sent if c == DISCUSSION.id and "Spam" in r.plain)
+    await say(any_ctx, DISCUSSION, MOD, "/verbergen", "c9", **reply_to(DISCUSSION, spam))
+    text = text_of(await any_ctx.handle(Incoming(ChatRef("telegram", "anna"), ANNA, "/wochenuebersicht")))
+    assert "Die Diskussion der letzten Woche: 2 Beitrag/Beiträge, zum Beispiel:" in text
+    assert "„Die Innenstadt braucht Orte ohne Konsumzwang.“ – Anna" in text
+    assert "„Bei uns hilft ein Quartiersmanagement.“ – Ben" in text
+    assert "Spam" not in text and "Schmidt" not in text
