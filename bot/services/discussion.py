@@ -10,7 +10,10 @@ never touched.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -131,6 +134,30 @@ class DiscussionService:
                 select(Impulse).where(Impulse.slug == slug, Impulse.withdrawn_at.is_(None))
             )
             return _impulse(row) if row is not None else None
+
+    async def create_impulse(
+        self, *, title: str, author: str, body: str, post_at: datetime, created_by: str, now: datetime
+    ) -> ImpulseView:
+        """An impulse made in a chat (/impuls neu): kept in the database, never touched by a content sync."""
+        base = f"{post_at.date().isoformat()}-{_slug(title)}"[:56].rstrip("-")
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            taken = set(
+                (await session.scalars(select(Impulse.slug).where(Impulse.slug.startswith(base)))).all()
+            )
+            slug = next(s for s in (base, *(f"{base}-{n}" for n in range(2, 1000))) if s not in taken)
+            row = Impulse(
+                slug=slug,
+                title=title[:300],
+                author=author[:200],
+                body=body,
+                post_at=post_at,
+                content_hash="chat:" + hashlib.sha256(body.encode()).hexdigest()[:58],
+                origin="chat",
+                created_by=created_by[:255],
+            )
+            session.add(row)
+            await session.flush()
+            return _impulse(row)
 
     async def due(self, *, now: datetime) -> list[ImpulseView]:
         """Impulses whose time has come, not posted yet, and not older than a week."""
@@ -651,6 +678,13 @@ class DiscussionService:
 
 
 _VISIBLE = (Contribution.hidden_at.is_(None), Contribution.deleted_at.is_(None))
+
+
+def _slug(title: str) -> str:
+    """A file-name-like slug of a title ("Muss die Stadt …?" -> "muss-die-stadt")."""
+    folded = unicodedata.normalize("NFKD", title.lower().replace("ß", "ss"))
+    ascii_only = folded.encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_only).strip("-")[:40].rstrip("-") or "impuls"
 
 
 def _is_original(row: Contribution, chat: ChatRef, message_id: str) -> bool:
