@@ -16,6 +16,7 @@ from bot.delivery import Transport
 from bot.render import Renderer
 from bot.router import Response, Router
 from bot.services.conversations import Conversations
+from bot.services.dialogues import Dialogues
 from bot.services.discussion import DiscussionService
 from bot.services.events import EventService
 from bot.services.members import MemberService
@@ -110,6 +111,7 @@ class AppContext:
     demo_clock: bool = False
     transports: dict[str, Transport] = field(default_factory=dict)
     conversations: Conversations = field(default_factory=Conversations)
+    dialogues: Dialogues = field(default_factory=Dialogues)
     # The bot's own name per platform, as its adapter announced it ("telegram" -> "stadtretter_bot").
     handles: dict[str, str] = field(default_factory=dict)
 

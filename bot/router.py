@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.render import Renderer
 from bot.services.catalog import EventView
+from bot.services.dialogues import Dialogues
 from bot.services.items import ItemRef
 from bot.services.messages import SentMessages
 from bot.services.questions import Intent
@@ -40,6 +41,7 @@ class RouterContext(Protocol):
     renderer: Renderer
     messages: SentMessages
     clock: Clock
+    dialogues: Dialogues
 
 
 C = TypeVar("C", bound=RouterContext)
@@ -112,6 +114,7 @@ class Router(Generic[C]):
     _on_reply: dict[str, Handler[C]] = field(default_factory=dict)
     _on_edit: dict[str, Handler[C]] = field(default_factory=dict)
     _on_delete: dict[str, Handler[C]] = field(default_factory=dict)
+    _on_dialogue: dict[str, Handler[C]] = field(default_factory=dict)
     _on_membership: Handler[C] | None = None
     _fallback: Handler[C] | None = None
 
@@ -188,6 +191,16 @@ class Router(Generic[C]):
 
         return decorate
 
+    def dialogue(self, name: str) -> Callable[[F], F]:
+        """Register the handler for free text in a private chat while its dialogue `name` is open
+        (commands still run as commands)."""
+
+        def decorate(func: F) -> F:
+            self._on_dialogue[name] = func
+            return func
+
+        return decorate
+
     def membership(self, func: F) -> F:
         """Register the handler for the bot being added to or removed from a chat (kinds JOINED, LEFT)."""
         self._on_membership = func
@@ -205,6 +218,7 @@ class Router(Generic[C]):
         self._on_reply.update(other._on_reply)
         self._on_edit.update(other._on_edit)
         self._on_delete.update(other._on_delete)
+        self._on_dialogue.update(other._on_dialogue)
         if other._on_membership is not None:
             self._on_membership = other._on_membership
         if other._fallback is not None:
@@ -236,7 +250,13 @@ class Router(Generic[C]):
         lang = detect_language(re.sub(r"^[/!]\S+", "", text), incoming.sender, ctx.settings.language)
         if len(text) > MAX_INPUT_CHARS:
             return _reply(ctx, Intent.TOO_LONG, "too_long", lang, limit=MAX_INPUT_CHARS)
-        request, handler, cmd = self._resolve(incoming, text, lang, subject)
+        # In an open dialogue every line that is not one of our commands is an answer to it.
+        in_dialogue = None if self.is_command(text) else self._in_dialogue(incoming, ctx)
+        request, handler, cmd = (
+            (Request(incoming, text, text, lang, None, subject), in_dialogue, None)
+            if in_dialogue is not None
+            else self._resolve(incoming, text, lang, subject)
+        )
         try:
             if handler is None:
                 if incoming.kind in (Kind.REACTION, Kind.JOINED, Kind.LEFT):
@@ -261,6 +281,13 @@ class Router(Generic[C]):
             )
             return _reply(ctx, Intent.ERROR, "error", request.lang)
         return result if isinstance(result, Response) else Response(result)
+
+    def _in_dialogue(self, incoming: Incoming, ctx: C) -> Handler[C] | None:
+        """The handler of the dialogue open in this private chat, if any."""
+        if not incoming.chat.is_private or incoming.kind not in (Kind.MESSAGE, Kind.REPLY):
+            return None
+        dialogue = ctx.dialogues.get(incoming.chat.key, now=ctx.clock.now())
+        return self._on_dialogue.get(dialogue.name) if dialogue is not None else None
 
     async def _answer_change(self, incoming: Incoming, ctx: C) -> Response:
         """An edit or deletion reaches only the handler for its message's subject; nothing else answers."""

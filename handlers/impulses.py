@@ -9,6 +9,7 @@ from bot.router import Request, Response, Router
 from bot.services.discussion import Outcome
 from bot.text import fold
 from handlers.events import question
+from handlers.impulse_new import is_new, new_impulse
 
 router: Router[AppContext] = Router()
 
@@ -43,7 +44,9 @@ async def _summary(ctx: AppContext, slug: str, lang: str, *, latest: int) -> str
     help=("der Impuls der Woche und seine Diskussion", "this week's impulse and its discussion"),
 )
 async def impulse(req: Request, ctx: AppContext) -> list[Reply]:
-    """Show the latest impulse with the number of contributions and the latest few."""
+    """Show the latest impulse with the number of contributions and the latest few; managers: /impuls neu."""
+    if is_new(req.args):
+        return await new_impulse(req, ctx)
     latest = await ctx.events.latest_impulse(now=ctx.clock.now())
     if latest is None:
         return [Reply(ctx.render("impulse", req.lang, impulse=None, paragraphs=[]))]

@@ -4,7 +4,7 @@ chat's thread, edits and removals following, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.chat import ChatRef, Incoming, Kind, MessageRef, Person, Reply
 from bot.context import AppContext
@@ -281,3 +281,48 @@ async def test_the_weekly_overview_carries_last_weeks_discussion_with_first_name
     assert "„Die Innenstadt braucht Orte ohne Konsumzwang.“ – Anna" in text
     assert "„Bei uns hilft ein Quartiersmanagement.“ – Ben" in text
     assert "Spam" not in text and "Schmidt" not in text
+
+
+async def test_a_manager_writes_previews_and_schedules_an_impulse_in_a_chat(any_ctx: AppContext) -> None:
+    from tests.conftest import say as chat
+
+    telegram, _matrix, worker = await setup(any_ctx)
+    assert await post_due_impulses(any_ctx) == [(SLUG, 3)]  # this week's impulse from its file
+
+    async def manager(text: str, *, button: bool = False) -> list[Reply]:
+        return await chat(any_ctx, text, user="local", platform="console", button=button)
+
+    assert "nur Community-Manager" in text_of(await chat(any_ctx, "/impuls neu", user="bert"))
+    assert "erste Zeile ist der Titel" in text_of(await manager("/impuls neu"))
+    assert "Titel" in text_of(await manager("Nur ein Titel"))  # no text below it: asked again
+    assert "„ok“ für Anna Beispiel" in text_of(
+        await manager("Wem gehört die <b>Innenstadt</b>?\nEine Frage an alle. 🏙")
+    )
+    assert "Wann soll er erscheinen?" in text_of(await manager("ok"))
+    assert "verstehe ich nicht" in text_of(await manager("1.1.2019 09:00"))  # past
+    preview = await manager("5.10.2020 09:00")
+    assert "Vorschau" in preview[0].plain and "5. Oktober 2020" in preview[0].plain
+    assert "Wem gehört die <b>Innenstadt</b>?" in preview[1].plain and "Anna Beispiel" in preview[1].plain
+    assert [b.action for row in preview[1].buttons for b in row] == [
+        "/impuls neu veroeffentlichen",
+        "/impuls neu planen",
+        "/impuls neu verwerfen",
+    ]
+    assert "Geplant für" in text_of(await manager("/impuls neu planen", button=True))
+    assert "kein Impuls" in text_of(await manager("/impuls neu planen", button=True))  # pressed twice
+    assert await post_due_impulses(any_ctx) == []  # not yet
+    any_ctx.clock.fixed = datetime.fromisoformat("2020-10-05T09:00:30+02:00")
+    [(slug, count)] = await post_due_impulses(any_ctx)
+    assert (slug, count) == ("2020-10-05-wem-gehort-die-b-innenstadt-b", 3)
+    await worker.drain_once()
+    assert "Wem gehört die <b>Innenstadt</b>?" in telegram.to(GROUP)[-1][0].plain
+
+    # Cancelled on the way: nothing is kept; published at once: posted at once.
+    await manager("/impuls neu")
+    assert "Verworfen" in text_of(await manager("abbrechen"))
+    assert "Bisher" not in text_of(await manager("Termine sind wichtig"))  # a question again, not an answer
+    await manager("/impuls neu")
+    await manager("Zweiter Impuls\nText.")
+    await manager("Eva Expertin")
+    await manager("jetzt")
+    assert "an 3 Chat(s) unterwegs" in text_of(await manager("/impuls neu veroeffentlichen", button=True))
