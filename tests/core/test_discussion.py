@@ -326,3 +326,20 @@ async def test_a_manager_writes_previews_and_schedules_an_impulse_in_a_chat(any_
     await manager("Eva Expertin")
     await manager("jetzt")
     assert "an 3 Chat(s) unterwegs" in text_of(await manager("/impuls neu veroeffentlichen", button=True))
+
+
+async def test_html_and_emoji_in_a_contribution_are_shown_as_written_and_huge_ones_are_refused(
+    any_ctx: AppContext,
+) -> None:
+    telegram, _matrix, worker, posts = await post(any_ctx)
+    await say(
+        any_ctx, GROUP, ANNA, '<a href="x">Klick</a> & <script>🎉', "g1", **reply_to(GROUP, posts[GROUP.id])
+    )
+    await worker.drain_once()
+    copy = telegram.to(DISCUSSION)[-1][0]
+    assert "&lt;script&gt;" in copy.html and "<a" not in copy.html
+    assert copy.plain == '💬 Anna Schmidt (Telegram): <a href="x">Klick</a> & <script>🎉'
+    answer = await say(any_ctx, GROUP, ANNA, "x" * 2001, "g2", **reply_to(GROUP, posts[GROUP.id]))
+    assert "2.000" in text_of(answer) or "2000" in text_of(answer)
+    assert await say(any_ctx, GROUP, ANNA, "   ", "g3", **reply_to(GROUP, posts[GROUP.id])) == []
+    assert (await any_ctx.discussion.summary(SLUG, latest=3))[0] == 1
