@@ -218,25 +218,35 @@ class DiscussionService:
             )
             if platforms is not None:
                 query = query.where(OverviewTarget.platform.in_(platforms))
-            count = 0
-            for target in await session.scalars(query.order_by(OverviewTarget.id)):
+            targets = list(await session.scalars(query.order_by(OverviewTarget.id)))
+            posts: dict[str, Reply] = {}  # rendered once per language
+            deliveries = []
+            for target in targets:
                 chat = ChatRef(
                     target.platform,
                     target.chat_id,
                     is_private=False,
                     channel=target.kind is TargetKind.CHANNEL,
                 )
+                if target.language not in posts:
+                    posts[target.language] = rendering.post(view, target.language)
                 key = f"impulse:{slug}:{target.platform}:{target.chat_id}"
-                reply = rendering.post(view, target.language)
-                count += await self.outbox.enqueue_in(session, key, chat, reply, now=now)
+                deliveries.append((key, chat, posts[target.language]))
+            count = await self.outbox.enqueue_all_in(session, deliveries, now=now)
+            if deliveries:
                 await session.execute(
                     self._insert(ImpulsePost)
                     .values(
-                        impulse_id=row.id,
-                        platform=target.platform,
-                        chat_id=target.chat_id,
-                        outbox_key=key,
-                        created_at=now,
+                        [
+                            {
+                                "impulse_id": row.id,
+                                "platform": chat.platform,
+                                "chat_id": chat.id,
+                                "outbox_key": key,
+                                "created_at": now,
+                            }
+                            for key, chat, _ in deliveries
+                        ]
                     )
                     .on_conflict_do_nothing()
                 )
@@ -400,29 +410,40 @@ class DiscussionService:
         rendering: DiscussionRendering,
     ) -> int:
         answered = await self._messages_of(session, parent) if parent is not None else {}
-        queued = 0
+        texts: dict[str, str] = {}  # rendered once per language
+        deliveries = []
         for copy in await self._copies(session, posts):
             if copy.chat.key == source.key:
                 continue  # never back into the chat it came from
+            if copy.language not in texts:
+                texts[copy.language] = rendering.copy(view, copy.language)
             key = f"contribution:{view.id}:{copy.chat.platform}:{copy.chat.id}"
             reply = Reply(
-                rendering.copy(view, copy.language),
+                texts[copy.language],
                 in_reply_to=answered.get(copy.chat.key, copy.root),
                 thread=copy.root,
                 subject=about("contribution", str(view.id)),
             )
-            queued += await self.outbox.enqueue_in(session, key, copy.chat, reply, now=now)
-            await session.execute(
-                self._insert(ContributionMirror)
-                .values(
-                    contribution_id=view.id,
-                    platform=copy.chat.platform,
-                    chat_id=copy.chat.id,
-                    outbox_key=key,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing()
+            deliveries.append((key, copy.chat, reply))
+        if not deliveries:
+            return 0
+        queued = await self.outbox.enqueue_all_in(session, deliveries, now=now)
+        await session.execute(
+            self._insert(ContributionMirror)
+            .values(
+                [
+                    {
+                        "contribution_id": view.id,
+                        "platform": chat.platform,
+                        "chat_id": chat.id,
+                        "outbox_key": key,
+                        "created_at": now,
+                    }
+                    for key, chat, _ in deliveries
+                ]
             )
+            .on_conflict_do_nothing()
+        )
         return queued
 
     async def _messages_of(self, session: AsyncSession, contribution: Contribution) -> dict[str, str]:
