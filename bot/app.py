@@ -30,6 +30,7 @@ from bot.services.content import (
     source_of,
     sync_content,
 )
+from bot.services.discussion import DiscussionService
 from bot.services.events import EventService
 from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
@@ -107,6 +108,7 @@ async def build_context(
         messages=messages,
         subjects=SubjectRecorder(messages),
         overview=OverviewService(db, Schedule.of(settings)),
+        discussion=DiscussionService(db, outbox, mirror=settings.impulse_mirror),
         demo_clock=demo_clock,
     )
     await ctx.events.refresh(force=True)

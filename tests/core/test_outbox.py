@@ -207,3 +207,16 @@ async def test_subject_recorder_writes_everything_by_stop(ctx: AppContext) -> No
         from sqlalchemy import func
 
         assert await session.scalar(select(func.count(SentMessage.id))) == 1200
+
+
+def test_the_payload_carries_threads_edits_and_deletions_only_where_set() -> None:
+    from bot.services.outbox import payload_to_reply, reply_to_payload
+
+    plain = Reply("Hallo", subject="impulse:x")
+    assert set(reply_to_payload(plain)) == {"html", "buttons", "subject"}
+    assert payload_to_reply(reply_to_payload(plain)) == plain
+    threaded = Reply("Anna (Telegram): Ja", in_reply_to="$p", thread="$p", subject="contribution:1")
+    assert reply_to_payload(threaded)["in_reply_to"] == "$p"
+    assert payload_to_reply(reply_to_payload(threaded)) == threaded
+    for reply in (Reply("neu", replaces="12"), Reply("(Beitrag entfernt)", deletes="12")):
+        assert payload_to_reply(reply_to_payload(reply)) == reply
