@@ -30,6 +30,7 @@ from bot.services.content import (
     source_of,
     sync_content,
 )
+from bot.services.discussion import DiscussionService
 from bot.services.events import EventService
 from bot.services.languages import Languages
 from bot.services.members import MemberService
@@ -108,6 +109,7 @@ async def build_context(
         messages=messages,
         subjects=SubjectRecorder(messages),
         overview=OverviewService(db, Schedule.of(settings)),
+        discussion=DiscussionService(db, outbox, mirror=settings.impulse_mirror),
         demo_clock=demo_clock,
         languages=Languages(db, clock, default=settings.language),
     )

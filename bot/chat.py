@@ -22,6 +22,10 @@ class Kind(StrEnum):
     REPLY = "reply"
     JOINED = "joined"  # the bot was added to the chat (by `sender`; `text` is the chat's title)
     LEFT = "left"  # the bot was removed from the chat, or left it
+    # A person changed (`text` is the new text) or removed one of their messages (`message` says which).
+    # Both reach only the handler declared for that message's subject, and are never answered otherwise.
+    EDIT = "edit"
+    DELETE = "delete"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,11 @@ class Reply:
     message whose button was pressed instead of sending a new one, where the platform can.
     `subject` says what the message is about ("event:<slug>", "impulse:<slug>"); it is recorded with the
     platform's message id when sent, so replies and reactions to it reach the handler for that subject.
+    `in_reply_to` answers that message of the recipient chat (a platform message id); `thread` puts the
+    answer into the thread started by that message, where the platform has threads (Matrix `m.thread`;
+    Telegram threads by replying). `replaces` changes the text of one of our messages instead of sending a
+    new one; `deletes` removes one of our messages (then `html` is what stands in its place where the
+    platform cannot delete it any more).
     """
 
     html: str
@@ -124,6 +133,10 @@ class Reply:
     to: ChatRef | None = None
     edit: bool = False
     subject: str | None = None
+    in_reply_to: str | None = None
+    thread: str | None = None
+    replaces: str | None = None
+    deletes: str | None = None
 
     @property
     def plain(self) -> str:

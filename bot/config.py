@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     overview_at: str = "mon 09:00"
     overview_lookback_days: int = Field(default=7, ge=1, le=31)
     overview_ahead_days: int = Field(default=21, ge=1, le=90)
+    # The impulse discussion: contributions shown in the other chats (off: each chat keeps its own), and how
+    # many months contributions are kept (see README "Impulse of the week").
+    impulse_mirror: bool = True
+    discussion_retention_months: int = Field(default=12, ge=1, le=120)
     # Reminders before an event: offsets such as "24h,1h" (m, h, d); empty for none.
     reminders: Annotated[list[str], NoDecode] = ["24h", "1h"]
 

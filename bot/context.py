@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol
 
-from bot.chat import ChatRef, Incoming, Reply
+from bot.chat import ChatRef, Incoming, MessageRef, Reply
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
@@ -16,6 +16,8 @@ from bot.delivery import Transport
 from bot.render import Renderer
 from bot.router import Response, Router
 from bot.services.conversations import Conversations
+from bot.services.dialogues import Dialogues
+from bot.services.discussion import DiscussionService
 from bot.services.events import EventService
 from bot.services.languages import Languages
 from bot.services.members import MemberService
@@ -36,6 +38,10 @@ class SubjectLog(Protocol):
     """Records what a sent platform message is about (batched; never blocks the answer)."""
 
     def add(self, chat: ChatRef, message_id: str, subject: str) -> None: ...
+
+    def alias(self, original: MessageRef, copy: MessageRef) -> None:
+        """The platform copied one of our messages by itself (Telegram's automatic forward of a channel
+        post into its discussion group); replies to the copy are about what the original is about."""
 
 
 class Reachability(Protocol):
@@ -102,9 +108,11 @@ class AppContext:
     messages: SentMessages
     subjects: SubjectRecorder
     overview: OverviewService
+    discussion: DiscussionService
     demo_clock: bool = False
     transports: dict[str, Transport] = field(default_factory=dict)
     conversations: Conversations = field(default_factory=Conversations)
+    dialogues: Dialogues = field(default_factory=Dialogues)
     languages: Languages | None = None  # set by build_context; None: every message detects afresh
     # The bot's own name per platform, as its adapter announced it ("telegram" -> "stadtretter_bot").
     handles: dict[str, str] = field(default_factory=dict)

@@ -2,8 +2,11 @@
 
 Commands are declared once with German and English names; a command may also answer a reaction on a
 message about its subject (`reaction="✅"` on "event:<slug>" runs `/anmelden <slug>`), and a handler may be
-declared for replies to messages about a subject (`@router.reply_to("impulse")`). The subject of a message
-is looked up in the sent-messages log, the same on every platform.
+declared for replies to messages about a subject (`@router.reply_to("impulse")`), for edits
+(`@router.edit_of`) and deletions (`@router.deletion_of`) of messages about a subject. A message in the thread
+of a message about a subject counts as a reply to it where a reply handler for that subject exists. The
+subject of a message is looked up in the sent-messages log (through aliases, such as Telegram's automatic
+forward of a channel post), the same on every platform.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Generic, Protocol, TypeVar
 
-from bot.chat import ChatRef, Incoming, Kind, Person, Reply, emoji_key, split_subject
+from bot.chat import ChatRef, Incoming, Kind, MessageRef, Person, Reply, emoji_key, split_subject
+from bot.clock import Clock
 from bot.config import Settings
 from bot.render import Renderer
 from bot.services.catalog import EventView
+from bot.services.dialogues import Dialogues
 from bot.services.items import ItemRef
 from bot.services.languages import Languages
 from bot.services.messages import SentMessages
@@ -36,6 +41,8 @@ class RouterContext(Protocol):
     settings: Settings
     renderer: Renderer
     messages: SentMessages
+    clock: Clock
+    dialogues: Dialogues
     languages: Languages | None
 
 
@@ -109,6 +116,9 @@ class Router(Generic[C]):
     _by_name: dict[str, tuple[Command[C], str]] = field(default_factory=dict)
     _by_reaction: dict[tuple[str, str], Command[C]] = field(default_factory=dict)
     _on_reply: dict[str, Handler[C]] = field(default_factory=dict)
+    _on_edit: dict[str, Handler[C]] = field(default_factory=dict)
+    _on_delete: dict[str, Handler[C]] = field(default_factory=dict)
+    _on_dialogue: dict[str, Handler[C]] = field(default_factory=dict)
     _on_membership: Handler[C] | None = None
     _fallback: Handler[C] | None = None
 
@@ -171,6 +181,34 @@ class Router(Generic[C]):
 
         return decorate
 
+    def edit_of(self, subject_kind: str) -> Callable[[F], F]:
+        """Register the handler for a person's edit of a message about "<subject_kind>:<id>" (kind EDIT)."""
+
+        def decorate(func: F) -> F:
+            self._on_edit[subject_kind] = func
+            return func
+
+        return decorate
+
+    def deletion_of(self, subject_kind: str) -> Callable[[F], F]:
+        """Register the handler for the removal of a message about "<subject_kind>:<id>" (kind DELETE)."""
+
+        def decorate(func: F) -> F:
+            self._on_delete[subject_kind] = func
+            return func
+
+        return decorate
+
+    def dialogue(self, name: str) -> Callable[[F], F]:
+        """Register the handler for free text in a private chat while its dialogue `name` is open
+        (commands still run as commands)."""
+
+        def decorate(func: F) -> F:
+            self._on_dialogue[name] = func
+            return func
+
+        return decorate
+
     def membership(self, func: F) -> F:
         """Register the handler for the bot being added to or removed from a chat (kinds JOINED, LEFT)."""
         self._on_membership = func
@@ -186,6 +224,9 @@ class Router(Generic[C]):
         for cmd in other.commands:
             self._add(cmd)
         self._on_reply.update(other._on_reply)
+        self._on_edit.update(other._on_edit)
+        self._on_delete.update(other._on_delete)
+        self._on_dialogue.update(other._on_dialogue)
         if other._on_membership is not None:
             self._on_membership = other._on_membership
         if other._fallback is not None:
@@ -205,14 +246,24 @@ class Router(Generic[C]):
 
     async def answer(self, incoming: Incoming, ctx: C) -> Response:
         """Answer one Incoming; what is not meant for the bot gets no replies, errors a polite message."""
+        if incoming.kind in (Kind.EDIT, Kind.DELETE):
+            return await self._answer_change(incoming, ctx)
         text = clean_input(incoming.text)
         subject = await self._subject_of(incoming, ctx)
+        if subject is None:
+            incoming, subject = await self._in_thread(incoming, ctx)
         if not self._addressed(incoming, text, subject):
             return Response([], Intent.IGNORED)
         lang, settled = await _language(incoming, text, ctx)
         if len(text) > MAX_INPUT_CHARS:
             return _reply(ctx, Intent.TOO_LONG, "too_long", lang, limit=MAX_INPUT_CHARS)
-        request, handler, cmd = self._resolve(incoming, text, lang, subject)
+        # In an open dialogue every line that is not one of our commands is an answer to it.
+        in_dialogue = None if self.is_command(text) else self._in_dialogue(incoming, ctx)
+        request, handler, cmd = (
+            (Request(incoming, text, text, lang, None, subject), in_dialogue, None)
+            if in_dialogue is not None
+            else self._resolve(incoming, text, lang, subject)
+        )
         if settled and request.lang != lang:
             # A known language wins over a command's name ("/anmelden" pressed by an English speaker).
             request = replace(request, lang=lang)
@@ -241,15 +292,51 @@ class Router(Generic[C]):
             return _reply(ctx, Intent.ERROR, "error", request.lang)
         return result if isinstance(result, Response) else Response(result)
 
-    async def _subject_of(self, incoming: Incoming, ctx: C) -> str | None:
-        ref = incoming.reply_to
-        if ref is None or incoming.kind not in (Kind.REPLY, Kind.REACTION):
+    def _in_dialogue(self, incoming: Incoming, ctx: C) -> Handler[C] | None:
+        """The handler of the dialogue open in this private chat, if any."""
+        if not incoming.chat.is_private or incoming.kind not in (Kind.MESSAGE, Kind.REPLY):
             return None
+        dialogue = ctx.dialogues.get(incoming.chat.key, now=ctx.clock.now())
+        return self._on_dialogue.get(dialogue.name) if dialogue is not None else None
+
+    async def _answer_change(self, incoming: Incoming, ctx: C) -> Response:
+        """An edit or deletion reaches only the handler for its message's subject; nothing else answers."""
+        handlers = self._on_edit if incoming.kind is Kind.EDIT else self._on_delete
+        subject = await _lookup(ctx, incoming.message)
+        kind, _ = split_subject(subject)
+        handler = handlers.get(kind or "")
+        if handler is None:
+            return Response([], Intent.IGNORED)
+        text = clean_input(incoming.text)
+        lang = detect_language(text, incoming.sender, ctx.settings.language)
         try:
-            return await ctx.messages.subject_of(ref.chat, ref.message_id)
+            result = await handler(Request(incoming, text, text, lang, None, subject), ctx)
         except Exception:
-            logger.exception("could not look up what message %s in %s is about", ref.message_id, ref.chat.key)
+            logger.exception(
+                "%s handler failed: platform=%s chat=%s",
+                incoming.kind,
+                incoming.chat.platform,
+                incoming.chat.id,
+            )
+            return Response([], Intent.ERROR)
+        return result if isinstance(result, Response) else Response(result)
+
+    async def _subject_of(self, incoming: Incoming, ctx: C) -> str | None:
+        if incoming.kind not in (Kind.REPLY, Kind.REACTION):
             return None
+        return await _lookup(ctx, incoming.reply_to)
+
+    async def _in_thread(self, incoming: Incoming, ctx: C) -> tuple[Incoming, str | None]:
+        """A message in the thread of a message about a subject with a reply handler is a reply to it."""
+        ref = incoming.message
+        if ref is None or ref.thread_id is None or incoming.kind not in (Kind.MESSAGE, Kind.REPLY):
+            return incoming, None
+        root = MessageRef(incoming.chat, ref.thread_id)
+        subject = await _lookup(ctx, root)
+        kind, _ = split_subject(subject)
+        if kind not in self._on_reply:
+            return incoming, None
+        return replace(incoming, kind=Kind.REPLY, reply_to=root), subject
 
     def _addressed(self, incoming: Incoming, text: str, subject: str | None) -> bool:
         """Private chats: always. Groups: buttons, mentions, replies to us, and our own commands."""
@@ -300,6 +387,17 @@ class Router(Generic[C]):
             cmd.func,
             cmd,
         )
+
+
+async def _lookup(ctx: RouterContext, ref: MessageRef | None) -> str | None:
+    """What the message is about (None when unknown or the log cannot be read)."""
+    if ref is None:
+        return None
+    try:
+        return await ctx.messages.subject_of(ref.chat, ref.message_id)
+    except Exception:
+        logger.exception("could not look up what message %s in %s is about", ref.message_id, ref.chat.key)
+        return None
 
 
 # Presses and reactions act on the bot's own messages; membership changes concern the bot itself.

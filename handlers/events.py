@@ -282,17 +282,3 @@ async def calendar(req: Request, ctx: AppContext) -> list[Reply]:
             attachment=Attachment(f"{event.slug}.ics", "text/calendar", data),
         )
     ]
-
-
-@router.command(
-    "impuls",
-    ("impulse",),
-    as_word=True,
-    word_max_args=3,
-    help=("der Impuls der Woche", "this week's impulse"),
-)
-async def impulse(req: Request, ctx: AppContext) -> list[Reply]:
-    """Show the latest impulse for discussion."""
-    latest = await ctx.events.latest_impulse(now=ctx.clock.now())
-    shown = paragraphs(latest.body) if latest else []
-    return [Reply(ctx.render("impulse", req.lang, impulse=latest, paragraphs=shown))]

@@ -23,10 +23,12 @@ OFF_WORDS = frozenset({"aus", "off"})
 YES_WORDS = frozenset({"ja", "yes"})
 
 
-def this_week(ctx: AppContext) -> Overview:
+async def this_week(ctx: AppContext) -> Overview:
+    """This week's overview, with last week's impulse discussion."""
     schedule = ctx.overview.schedule
     week = schedule.week_of(ctx.clock.now())
-    return assemble(week, schedule, ctx.events.catalog, ctx.events.items)
+    overview = assemble(week, schedule, ctx.events.catalog, ctx.events.items)
+    return await ctx.discussion.digest(overview, lookback=schedule.lookback)
 
 
 def _words(args: str) -> list[str]:
@@ -50,7 +52,7 @@ async def overview(req: Request, ctx: AppContext) -> list[Reply]:
             return await (subscribe if words[0] in ON_WORDS else unsubscribe)(req, ctx)
         return await _group_switch(req, ctx, on=words[0] in ON_WORDS, words=words[1:])
     audience = Audience(req.chat.platform, req.lang, private=True)
-    return overview_renderer(ctx).render(this_week(ctx), audience)
+    return overview_renderer(ctx).render(await this_week(ctx), audience)
 
 
 @router.command(
@@ -63,7 +65,7 @@ async def overview(req: Request, ctx: AppContext) -> list[Reply]:
 )
 async def preview(req: Request, ctx: AppContext) -> list[Reply]:
     """Show this week's overview exactly as a member subscribed on this platform gets it."""
-    week = this_week(ctx)
+    week = await this_week(ctx)
     note = ctx.render(
         "overview_send", req.lang, case="preview", week=week.week, due=week.scheduled_for, count=0
     )
@@ -74,7 +76,7 @@ async def preview(req: Request, ctx: AppContext) -> list[Reply]:
 async def _send(req: Request, ctx: AppContext, *, confirmed: bool) -> list[Reply]:
     if req.sender.key not in ctx.settings.managers:
         return [Reply(ctx.render("managers_only", req.lang))]
-    week = this_week(ctx)
+    week = await this_week(ctx)
     targets = [t for t in await ctx.overview.targets() if t.platform in ctx.transports or not ctx.transports]
     values = {"week": week.week, "count": len(targets)}
     if not targets:

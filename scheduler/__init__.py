@@ -1,4 +1,4 @@
-"""APScheduler setup: the outbox worker, content reloads, event reminders and the weekly overview.
+"""APScheduler setup: the outbox worker, content reloads, reminders, the weekly overview and impulses.
 
 The jobs only look at the clock and the database (a run row per week, marks per reminder): a missed run is
 made up at the next tick, and nothing depends on APScheduler remembering anything across a restart.
@@ -11,7 +11,13 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import AppContext
-from scheduler.jobs import enqueue_reminders, reload_content, send_overview_if_due
+from scheduler.jobs import (
+    enqueue_reminders,
+    post_due_impulses,
+    purge_discussions,
+    reload_content,
+    send_overview_if_due,
+)
 from scheduler.outbox import OutboxWorker
 
 logger = logging.getLogger(__name__)
@@ -37,6 +43,10 @@ class Scheduler:
             self._reminders, "interval", minutes=5, id="reminders", coalesce=True, max_instances=1
         )
         self.aps.add_job(self._overview, "interval", minutes=1, id="overview", coalesce=True, max_instances=1)
+        self.aps.add_job(self._impulses, "interval", minutes=1, id="impulses", coalesce=True, max_instances=1)
+        self.aps.add_job(
+            purge_discussions, "interval", days=1, args=[ctx], id="retention", coalesce=True, max_instances=1
+        )
 
     async def _reminders(self) -> None:
         if await enqueue_reminders(self.ctx):
@@ -46,6 +56,11 @@ class Scheduler:
         done = await send_overview_if_due(self.ctx)
         if done is not None:
             logger.info("weekly overview %s queued for %d chats", *done)
+            self.outbox.wake()
+
+    async def _impulses(self) -> None:
+        for slug, count in await post_due_impulses(self.ctx):
+            logger.info("impulse %s queued for %d chats", slug, count)
             self.outbox.wake()
 
     def start(self) -> None:

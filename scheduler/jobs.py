@@ -7,6 +7,7 @@ import logging
 
 from bot.context import AppContext
 from bot.notices import Notices
+from bot.notices.impulses import DiscussionRenderer
 from bot.notices.overview import overview_renderer
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,25 @@ async def enqueue_reminders(ctx: AppContext) -> int:
 
 async def send_overview_if_due(ctx: AppContext) -> tuple[str, int] | None:
     """Enqueue this week's overview once its time has come (late within the week after a downtime)."""
+    lookback = ctx.overview.schedule.lookback
     return await ctx.overview.run_due(
-        ctx.clock.now(), ctx.events.catalog, ctx.events.items, overview_renderer(ctx), platforms=None
+        ctx.clock.now(),
+        ctx.events.catalog,
+        ctx.events.items,
+        overview_renderer(ctx),
+        platforms=None,
+        complete=functools.partial(ctx.discussion.digest, lookback=lookback),
     )
+
+
+async def post_due_impulses(ctx: AppContext) -> list[tuple[str, int]]:
+    """Queue each impulse whose time has come for every target, once (late within a week, never later)."""
+    platforms = set(ctx.transports) or None
+    return await ctx.discussion.post_due(
+        DiscussionRenderer(ctx.renderer), now=ctx.clock.now(), platforms=platforms
+    )
+
+
+async def purge_discussions(ctx: AppContext) -> int:
+    """Delete contributions older than the retention period (BOT_DISCUSSION_RETENTION_MONTHS)."""
+    return await ctx.discussion.purge(now=ctx.clock.now(), months=ctx.settings.discussion_retention_months)

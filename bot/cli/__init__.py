@@ -1,4 +1,4 @@
-"""Command line: `stadtretter run | chat | ask | db | content | overview` (also `python -m bot`)."""
+"""Command line: `stadtretter run | chat | ask | db | content | overview | impulse` (also `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_overview(sub, "overview")
     add_overview(sub, "digest")
+    from bot.cli.impulse import add_parser as add_impulse
+
+    add_impulse(sub)
     return parser
 
 
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stadtretter: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    quiet = command in ("ask", "chat", "overview", "digest") or (
+    quiet = command in ("ask", "chat", "overview", "digest", "impulse") or (
         command == "run" and not (settings.telegram_enabled or settings.matrix_enabled)
     )
     setup_logging(settings, level="WARNING" if quiet else None)
@@ -105,6 +108,10 @@ def _dispatch(command: str, settings: Settings, args: argparse.Namespace) -> int
         from bot.cli.overview import overview
 
         return asyncio.run(overview(settings, args))
+    if command == "impulse":
+        from bot.cli.impulse import impulse
+
+        return asyncio.run(impulse(settings, args))
     from bot.cli.content import content_sync
 
     return asyncio.run(content_sync(settings, args))

@@ -84,7 +84,7 @@ def _print(result: SyncResult, tz: ZoneInfo) -> None:
     withdrawn = {e.slug: e for e in result.withdrawn}
     moved = {e.slug: e for e in result.moved}
     for name, report in result.sections.items():
-        if not (report.touched or report.unchanged):
+        if not (report.touched or report.unchanged or report.refused):
             continue
         restored = f", {len(report.restored)} restored" if report.restored else ""
         print(
@@ -101,6 +101,8 @@ def _print(result: SyncResult, tz: ZoneInfo) -> None:
         for slug in report.removed:
             gone = withdrawn.get(slug) if name == "events" else None
             print(f"  - {slug}" + (_withdrawn(gone.registrations) if gone else ""))
+        for slug in report.refused:
+            print(f"  ! {slug}: not loaded, an impulse made in a chat has this name; rename the file")
 
 
 def _moved(change: EventChange, tz: ZoneInfo) -> str:

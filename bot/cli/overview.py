@@ -40,6 +40,7 @@ async def _show(settings: Settings, args: argparse.Namespace) -> int:
     try:
         schedule = ctx.overview.schedule
         week = assemble(schedule.week_of(ctx.clock.now()), schedule, ctx.events.catalog, ctx.events.items)
+        week = await ctx.discussion.digest(week, lookback=schedule.lookback)
         renderer = overview_renderer(ctx)
         text = plain(renderer.render(week, Audience("console", args.lang, private=True)))
         if args.json:
@@ -62,6 +63,7 @@ async def _send(settings: Settings, args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ConfigError(f"--week: {exc}") from None
         week = assemble(name, schedule, ctx.events.catalog, ctx.events.items)
+        week = await ctx.discussion.digest(week, lookback=schedule.lookback)
         count = await ctx.overview.enqueue(week, overview_renderer(ctx), now=ctx.clock.now())
         print(f"weekly overview {name}: queued for {count or 0} chat(s); the running assistant delivers it")
     finally:

@@ -146,6 +146,11 @@ class Impulse(Base):
     body: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     withdrawn_at: Mapped[datetime | None]
+    # "file" (content/impulses/<slug>.md, synced) or "chat" (made with /impuls neu; a sync never touches it).
+    origin: Mapped[str] = mapped_column(String(8), default="file", server_default="file")
+    created_by: Mapped[str | None] = mapped_column(String(255))  # names a person: the manager's platform key
+    # Set once, by the instance that queued the post (only where empty): the post goes out once.
+    posted_at: Mapped[datetime | None]
 
 
 class News(Base):
@@ -326,6 +331,8 @@ class OverviewTarget(Base):
     language: Mapped[str] = mapped_column(String(5), default="de")
     overview: Mapped[bool] = mapped_column(Boolean, default=True)
     impulses: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Whether contributions from the other chats are shown here (/spiegeln); BOT_IMPULSE_MIRROR turns all off.
+    mirror: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # A member's own chat names the member (their data: export and deletion go with them).
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     added_by: Mapped[str | None] = mapped_column(String(255))
@@ -367,4 +374,78 @@ class SentMessage(Base):
     chat_id: Mapped[str] = mapped_column(String(255))
     message_id: Mapped[str] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class MessageAlias(Base):
+    """A platform's own copy of one of our messages (Telegram's automatic forward of a channel post into
+    its discussion group): replies to the copy are about what the original is about."""
+
+    __tablename__ = "message_aliases"
+    __table_args__ = (
+        UniqueConstraint("platform", "chat_id", "message_id"),
+        Index("ix_message_aliases_original", "platform", "original_chat_id", "original_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str] = mapped_column(String(255))
+    original_chat_id: Mapped[str] = mapped_column(String(255))
+    original_message_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class ImpulsePost(Base):
+    """An impulse queued for one chat (its outbox key finds the posted message)."""
+
+    __tablename__ = "impulse_posts"
+    __table_args__ = (UniqueConstraint("impulse_id", "platform", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    impulse_id: Mapped[int] = mapped_column(ForeignKey("impulses.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    outbox_key: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Contribution(Base):
+    """A reply to an impulse post (or to a contribution) on one chat: one conversation across chats.
+
+    Person data: `author_id` and `author_name` name the author (export and erasure go by them); only the
+    display name and the text are kept, and only for the retention period.
+    """
+
+    __tablename__ = "contributions"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    impulse_id: Mapped[int] = mapped_column(ForeignKey("impulses.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("contributions.id", ondelete="SET NULL"))
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str] = mapped_column(String(255))
+    author_id: Mapped[str] = mapped_column(String(255), index=True)  # names a person
+    author_name: Mapped[str] = mapped_column(String(255))  # names a person
+    text: Mapped[str] = mapped_column(Text)  # written by a person
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    edited_at: Mapped[datetime | None]
+    hidden_at: Mapped[datetime | None]  # a manager hid it (/verbergen): gone from every copy and summary
+    deleted_at: Mapped[datetime | None]  # its author removed it
+
+
+class ContributionMirror(Base):
+    """A contribution's copy in another chat (its outbox key finds the sent message)."""
+
+    __tablename__ = "contribution_mirrors"
+    __table_args__ = (UniqueConstraint("contribution_id", "platform", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contribution_id: Mapped[int] = mapped_column(
+        ForeignKey("contributions.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(255))
+    outbox_key: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime]

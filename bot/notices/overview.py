@@ -64,7 +64,7 @@ class OverviewRenderer:
     def _parts(self, overview: Overview, audience: Audience) -> list[tuple[str, str]]:
         wanted = {
             "header": True,
-            "impulse": overview.impulse is not None,
+            "impulse": overview.impulse is not None or overview.discussion is not None,
             "news": bool(overview.news),
             "events": bool(overview.events),
             "practices": bool(overview.practices),

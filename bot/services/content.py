@@ -88,6 +88,8 @@ class SyncReport:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # deleted, or withdrawn where members hang on it
     restored: list[str] = field(default_factory=list)  # a withdrawn item whose file came back
+    # A file whose slug an impulse made in a chat (/impuls neu) holds: left out, the chat's impulse stays.
+    refused: list[str] = field(default_factory=list)
     unchanged: int = 0
 
     @property
@@ -215,6 +217,8 @@ async def removals(db: Database, content: ContentSet) -> Removals:
             query = select(model.slug)
             if section in WITHDRAWABLE:
                 query = query.where(model.withdrawn_at.is_(None))
+            if model is Impulse:
+                query = query.where(Impulse.origin == "file")
             missing = set((await session.scalars(query)).all()) - content.slugs(section)
             gone += len(missing)
             if section == "events" and missing:
@@ -278,6 +282,16 @@ class _Sync:
         report = SyncReport()
         existing = {row.slug: row for row in (await self.session.scalars(select(model))).all()}
         wanted = {item.slug: item for item in content.sections[section]}
+        if section == "impulses":
+            # Impulses made in a chat live only in the database: a sync never touches them.
+            made_in_chat = {slug for slug, row in existing.items() if row.origin == "chat"}
+            report.refused = sorted(made_in_chat & set(wanted))
+            for slug in report.refused:
+                logger.error(
+                    "content not synced: impulses/%s.md: an impulse made in a chat has this slug", slug
+                )
+            existing = {slug: row for slug, row in existing.items() if slug not in made_in_chat}
+            wanted = {slug: item for slug, item in wanted.items() if slug not in made_in_chat}
         for slug in sorted(content.unchanged[section]):
             row = existing.get(slug)
             if row is not None and getattr(row, "withdrawn_at", None) is None:

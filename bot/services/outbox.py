@@ -26,6 +26,9 @@ LEASE = timedelta(seconds=30)
 HORIZON = timedelta(hours=24)
 
 
+_REFERENCES = ("in_reply_to", "thread", "replaces", "deletes")
+
+
 def reply_to_payload(reply: Reply) -> dict[str, Any]:
     if reply.attachment is not None:
         raise ValueError("attachments are not sent through the outbox")
@@ -33,12 +36,15 @@ def reply_to_payload(reply: Reply) -> dict[str, Any]:
         "html": reply.html,
         "buttons": [[asdict(b) for b in row] for row in reply.buttons],
         "subject": reply.subject,
+        # Threads, edits and deletions only where set: older rows and most payloads stay as they were.
+        **{name: getattr(reply, name) for name in _REFERENCES if getattr(reply, name) is not None},
     }
 
 
 def payload_to_reply(payload: dict[str, Any]) -> Reply:
     buttons = tuple(tuple(Button(**b) for b in row) for row in payload.get("buttons", []))
-    return Reply(html=payload["html"], buttons=buttons, subject=payload.get("subject"))
+    references = {name: payload[name] for name in _REFERENCES if payload.get(name) is not None}
+    return Reply(html=payload["html"], buttons=buttons, subject=payload.get("subject"), **references)
 
 
 def payload_to_replies(payload: dict[str, Any]) -> list[Reply]:
@@ -52,6 +58,30 @@ def replies_to_payload(replies: list[Reply]) -> dict[str, Any]:
     if len(replies) == 1:
         return reply_to_payload(replies[0])
     return {"parts": [reply_to_payload(r) for r in replies]}
+
+
+def _rows(
+    deliveries: list[Delivery],
+    *,
+    now: datetime,
+    not_before: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": key[:255],
+            "platform": chat.platform,
+            "chat_id": chat.id,
+            "is_private": chat.is_private,
+            "payload": reply_to_payload(reply),
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "not_before": not_before or now,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        for key, chat, reply in deliveries
+    ]
 
 
 # A delivered row: the row, the message id to keep, and what that message is about (None: nothing).
@@ -119,27 +149,31 @@ class Outbox:
         expires_at: datetime | None = None,
     ) -> int:
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        rows = [
-            {
-                "key": key[:255],
-                "platform": chat.platform,
-                "chat_id": chat.id,
-                "is_private": chat.is_private,
-                "payload": reply_to_payload(reply),
-                "status": OutboxStatus.PENDING,
-                "attempts": 0,
-                "not_before": not_before or now,
-                "created_at": now,
-                "expires_at": expires_at,
-            }
-            for key, chat, reply in deliveries
-        ]
+        rows = _rows(deliveries, now=now, not_before=not_before, expires_at=expires_at)
         statement = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"])
         if len(rows) == 1:
             result = await session.execute(statement.values(rows[0]))
             return int(getattr(result, "rowcount", 0) or 0)
         await session.execute(statement, rows)
         return len(rows)
+
+    async def enqueue_all_in(
+        self, session: AsyncSession, deliveries: list[Delivery], *, now: datetime
+    ) -> int:
+        """Add deliveries inside the caller's transaction, a few statements for all of them; keys already
+        queued are left as they are. Returns how many were added."""
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        added = 0
+        for start in range(0, len(deliveries), INSERT_BATCH // 10):
+            rows = _rows(deliveries[start : start + INSERT_BATCH // 10], now=now)
+            result = await session.execute(
+                insert(OutboxMessage)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(OutboxMessage.id)
+            )
+            added += len(result.all())
+        return added
 
     async def expire(self, *, now: datetime, horizon: timedelta = HORIZON) -> list[str]:
         """Mark due messages that are no longer useful as expired (not sent, not failed); returns their keys.

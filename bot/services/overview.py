@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -88,6 +88,14 @@ def parse_week(week: str) -> tuple[int, int]:
     return year, number
 
 
+@dataclass(frozen=True, slots=True)
+class DiscussionDigest:
+    """Last week's impulse discussion in the overview: how many contributions, a few (first name, excerpt)."""
+
+    count: int
+    excerpts: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class Overview:
     """One week's overview, its parts in the order the newsletter shows them."""
@@ -100,6 +108,7 @@ class Overview:
     events: list[EventView] = field(default_factory=list)
     practices: list[ItemView] = field(default_factory=list)
     members: list[ItemView] = field(default_factory=list)
+    discussion: DiscussionDigest | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -333,6 +342,8 @@ class OverviewService:
         items: ItemCatalog,
         rendering: OverviewRendering,
         platforms: set[str] | None,
+        *,
+        complete: Callable[[Overview], Awaitable[Overview]] | None = None,
     ) -> tuple[str, int] | None:
         """Enqueue this week's overview if its time has come and it was not enqueued yet; late within
         the week after a downtime, never for a past week. Returns (week, chats) when it enqueued."""
@@ -343,6 +354,8 @@ class OverviewService:
             if await session.scalar(select(OverviewRun.id).where(OverviewRun.week == week)) is not None:
                 return None
         overview = assemble(week, self.schedule, catalog, items)
+        if complete is not None:  # parts from the database, such as last week's discussion
+            overview = await complete(overview)
         count = await self.enqueue(overview, rendering, now=now, platforms=platforms, scheduled=True)
         return None if count is None else (week, count)
 

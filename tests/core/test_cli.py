@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -261,3 +262,52 @@ def test_overview_send_queues_once_and_refuses_a_bad_week(tmp_path: Path) -> Non
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "2020-W99" in bad.stderr
     ok = run(["overview", "send", "--week", "2020-W40"], tmp_path)
     assert ok.returncode == 0 and "queued for 0 chat(s)" in ok.stdout
+
+
+async def _a_contribution(data_dir: Path) -> None:
+    """A group that got the impulse, and Anna's reply there (made through the core, as on a platform)."""
+    from bot.app import build_context
+    from bot.chat import ChatRef, Person
+    from bot.config import load_settings
+    from bot.db.models import TargetKind, TargetStatus
+    from bot.notices.impulses import DiscussionRenderer
+
+    ctx = await build_context(load_settings(data_dir=data_dir))
+    try:
+        group = ChatRef("telegram", "-100", is_private=False)
+        now = ctx.clock.now()
+        await ctx.overview.set_chat(group, kind=TargetKind.GROUP, status=TargetStatus.ACTIVE, now=now)
+        rendering = DiscussionRenderer(ctx.renderer)
+        assert await ctx.discussion.post("2020-09-28-thinius", rendering, now=now) == 1
+        await ctx.discussion.contribute(
+            "impulse:2020-09-28-thinius",
+            chat=group,
+            message_id="7",
+            author=Person("telegram", "anna", display_name="Anna Schmidt"),
+            text="Die Stadt rettet sich selbst!",
+            now=now,
+            rendering=rendering,
+        )
+    finally:
+        await ctx.close()
+
+
+def test_impulse_post_and_discussion(tmp_path: Path) -> None:
+    unknown = run(["impulse", "post", "gibt-es-nicht"], tmp_path)
+    assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
+    ok = run(["impulse", "post", "2020-09-28-thinius"], tmp_path)
+    assert ok.returncode == 0 and "queued for 0 chat(s)" in ok.stdout
+    asyncio.run(_a_contribution(tmp_path / "data"))
+    listed = run(["impulse", "discussion", "2020-09-28-thinius", "--json"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    [entry] = json.loads(listed.stdout)
+    assert entry == {
+        "platform": "telegram",
+        "author": "Anna Schmidt",
+        "text": "Die Stadt rettet sich selbst!",
+        "at": entry["at"],
+        "mirrored": [],
+    }
+    assert entry["at"].startswith("2020-09-28T")
+    text = run(["impulse", "discussion", "2020-09-28-thinius"], tmp_path)
+    assert "Anna Schmidt (telegram): Die Stadt rettet sich selbst!" in text.stdout

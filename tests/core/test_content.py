@@ -410,3 +410,36 @@ async def test_starting_on_another_folder_is_refused_before_anything_is_read(
     with pytest.raises(ContentSourceMismatch):
         await build_context(settings.model_copy(update={"content_dir": other}), database_url=db_url)
     assert await registrations(live) == [(THINIUS, "confirmed")] * 3
+
+
+async def test_a_sync_never_touches_an_impulse_made_in_a_chat(content_dir: Path, db: Database) -> None:
+    from bot.db.models import Impulse
+    from bot.services.discussion import DiscussionService
+    from bot.services.outbox import Outbox
+
+    await sync(db, content_dir)
+    made = await DiscussionService(db, Outbox(db)).create_impulse(
+        title="Wem gehört die Innenstadt?",
+        author="Anna Schmidt",
+        body="Wem gehört die Innenstadt?\n\nEine Frage an alle.",
+        post_at=NOW,
+        created_by="telegram:anna",
+        now=NOW,
+    )
+    assert made.slug == f"{NOW.date().isoformat()}-wem-gehort-die-innenstadt" and made.origin == "chat"
+    report = (await sync(db, content_dir))["impulses"]
+    assert (report.removed, report.refused) == ([], [])
+    # A file that takes the chat's name is left out; the chat's impulse stays as it is.
+    (content_dir / "impulses" / f"{made.slug}.md").write_text(
+        '---\ntitle: "Datei"\nauthor: "X"\npost_at: 2020-09-28T08:00:00+02:00\n---\nAus einer Datei.\n',
+        encoding="utf-8",
+    )
+    report = (await sync(db, content_dir))["impulses"]
+    assert (report.added, report.refused) == ([], [made.slug])
+    async with db.sessions() as session:
+        row = await session.scalar(select(Impulse).where(Impulse.slug == made.slug))
+    assert row is not None and (row.title, row.withdrawn_at, row.origin) == (
+        "Wem gehört die Innenstadt?",
+        None,
+        "chat",
+    )

@@ -146,3 +146,86 @@ async def test_adapters_announce_who_the_bot_is(ctx: AppContext) -> None:
     assert ctx.telegram_link("anmelden-x") is None
     ctx.ports().identity.announce("telegram", "stadtretter_bot")
     assert ctx.telegram_link("anmelden-x") == "https://t.me/stadtretter_bot?start=anmelden-x"
+
+
+# --- edits, deletions, threads and platform copies ------------------------------------------------------
+
+
+def change_handlers(ctx: AppContext) -> list[tuple[str, str | None, str]]:
+    """Edit and deletion handlers for messages about "probe:<id>"; what they saw."""
+    seen: list[tuple[str, str | None, str]] = []
+
+    @ctx.router.edit_of("probe")
+    async def probe_edited(req: Request, ctx: AppContext) -> list[Reply]:
+        seen.append(("edit", req.subject, req.text))
+        return []
+
+    @ctx.router.deletion_of("probe")
+    async def probe_deleted(req: Request, ctx: AppContext) -> list[Reply]:
+        seen.append(("delete", req.subject, req.text))
+        return []
+
+    return seen
+
+
+async def test_edits_and_deletions_reach_only_the_handler_for_their_subject(ctx: AppContext) -> None:
+    seen = change_handlers(ctx)
+    await record_subject(ctx, GROUP, "50", "probe:1")
+    await record_subject(ctx, GROUP, "51", about("event", "webtalk-groesste-zukunft"))
+    private = ChatRef("telegram", "anna")
+
+    async def change(kind: Kind, chat: ChatRef, message_id: str, text: str = "") -> Response:
+        return await ctx.answer(
+            Incoming(chat, person("anna"), text, kind=kind, message=MessageRef(chat, message_id))
+        )
+
+    assert (await change(Kind.EDIT, GROUP, "50", "Neuer Text")).replies == []
+    assert (await change(Kind.DELETE, GROUP, "50")).replies == []
+    assert seen == [("edit", "probe:1", "Neuer Text"), ("delete", "probe:1", "")]
+    # Edits of anything else are never answered: not as a question, not as a command, not in private.
+    for chat, message_id, text in [
+        (GROUP, "51", "Wann ist der nächste WebTalk?"),
+        (private, "52", "/hilfe"),
+        (private, "53", "Wann ist der nächste WebTalk?"),
+    ]:
+        for kind in (Kind.EDIT, Kind.DELETE):
+            response = await change(kind, chat, message_id, text)
+            assert (response.replies, response.intent) == ([], Intent.IGNORED)
+    assert len(seen) == 2
+
+
+async def test_a_message_in_a_thread_counts_as_a_reply_only_where_a_reply_handler_exists(
+    ctx: AppContext,
+) -> None:
+    seen = probe_handlers(ctx)
+    room = ChatRef("matrix", "!room:example.org", is_private=False)
+    await record_subject(ctx, room, "$post", "probe:1")
+    await record_subject(ctx, room, "$card", about("event", "webtalk-groesste-zukunft"))
+    in_thread = Incoming(
+        room, person("anna"), "Im Thread", message=MessageRef(room, "$m1", thread_id="$post")
+    )
+    assert text_of(await ctx.handle(in_thread)) == "Antwort auf probe:1: Im Thread"
+    assert seen[0].incoming.reply_to == MessageRef(room, "$post")
+    # A thread under an event card has no reply handler: the group message is not for the bot.
+    other = Incoming(room, person("anna"), "Im Thread", message=MessageRef(room, "$m2", thread_id="$card"))
+    assert await ctx.handle(other) == []
+    assert len(seen) == 1
+
+
+async def test_a_reply_to_a_platform_copy_is_about_the_original_even_if_the_copy_came_first(
+    ctx: AppContext,
+) -> None:
+    seen = probe_handlers(ctx)
+    channel = ChatRef("telegram", "-100channel", is_private=False, channel=True)
+    discussion = ChatRef("telegram", "-100discussion", is_private=False)
+    # Telegram forwards the channel post into the discussion group before the outbox records its subject.
+    ctx.subjects.alias(MessageRef(channel, "7"), MessageRef(discussion, "70"))
+    await ctx.subjects.stop()
+    comment = Incoming(
+        discussion, person("anna"), "Ein Kommentar", kind=Kind.REPLY, reply_to=MessageRef(discussion, "70")
+    )
+    assert await ctx.handle(comment) == []  # nothing known about the original yet
+    await record_subject(ctx, channel, "7", "probe:1")
+    assert text_of(await ctx.handle(comment)) == "Antwort auf probe:1: Ein Kommentar"
+    assert await ctx.messages.copies_of(channel, "7") == [MessageRef(discussion, "70")]
+    assert [r.subject for r in seen] == ["probe:1"]

@@ -33,6 +33,7 @@ class SentMessage:
     edits: list[str] = field(default_factory=list)
     date: int = field(default_factory=lambda: int(time.time()))
     edit_date: int | None = None
+    deleted: bool = False  # the bot deleted it (deleteMessage)
 
     @property
     def buttons(self) -> list[list[tuple[str, str]]]:
@@ -72,6 +73,9 @@ class Chat:
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)  # every message as Bot API JSON
     next_message_id: int = 1
     migrated_to: int | None = None  # a basic group upgraded to this supergroup
+    # A channel's discussion group (and the group's channel): channel posts are forwarded into it.
+    linked_chat_id: int | None = None
+    forwards: dict[int, int] = field(default_factory=dict)  # channel post id -> its forward here
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.type}
@@ -94,7 +98,7 @@ class Chat:
 
     @property
     def texts(self) -> list[str]:
-        return [m.text for m in self.inbox]
+        return [m.text for m in self.inbox if not m.deleted]
 
 
 @dataclass
@@ -138,6 +142,16 @@ class User:
 
     def mention_bot(self, text: str, *, chat: Chat) -> dict[str, Any]:
         return self.send_text(f"@{self.server.bot_username} {text}", chat=chat)
+
+    def comment(
+        self, post: SentMessage, text: str, *, reply_to: SentMessage | dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Comment on a channel post (in its discussion group), or answer a comment in its thread."""
+        return self.server.comment(self, post, text, reply_to=reply_to)
+
+    def edit(self, message: dict[str, Any], text: str) -> dict[str, Any]:
+        """Edit one of this user's messages; the bot gets an edited_message update."""
+        return self.server.edit_user_message(self, message, text)
 
     def press(self, message: SentMessage, button: str | int = 0) -> CallbackQueryRecord:
         """Press an inline button of a bot message, chosen by its label or flat index."""

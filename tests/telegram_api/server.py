@@ -40,6 +40,7 @@ NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
     "exactly the same as a current content and reply markup of the message"
 )
+DELETE_WINDOW = 48 * 3600  # seconds a bot may delete its own message in a group or channel
 RATE_LIMITED_METHODS = {"sendmessage", "senddocument", "editmessagetext", "editmessagereplymarkup"}
 
 
@@ -68,6 +69,7 @@ class Stats:
     first_send: float | None = None
     last_send: float | None = None
     by_method: dict[str, int] = field(default_factory=dict)
+    per_second: dict[int, int] = field(default_factory=dict)  # sends per whole second of time.monotonic()
 
 
 class BotApiServer:
@@ -253,8 +255,76 @@ class BotApiServer:
         chat_id = chat.id if isinstance(chat, Chat) else chat
         self.failures.extend(InjectedFailure("disconnect", chat_id, after=after) for _ in range(count))
 
+    def link_discussion(self, channel: Chat, group: Chat) -> None:
+        """Make `group` the channel's discussion group: every channel post is forwarded into it."""
+        channel.linked_chat_id, group.linked_chat_id = group.id, channel.id
+
+    def comment(
+        self,
+        user: User,
+        post: SentMessage,
+        text: str,
+        *,
+        reply_to: SentMessage | dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A comment on a channel post: a reply in the discussion group to the post's automatic forward
+        (or to another comment), in the thread the forward starts (`message_thread_id`)."""
+        channel = self.chats[post.chat_id]
+        if channel.linked_chat_id is None:
+            raise LookupError("the channel has no discussion group")
+        group = self.chats[channel.linked_chat_id]
+        forward = group.forwards[post.message_id]
+        target = reply_to if reply_to is not None else group.messages[forward]
+        return self.user_message(user, group, text, reply_to=target, thread=forward)
+
+    def edit_user_message(self, user: User, message: dict[str, Any], text: str) -> dict[str, Any]:
+        chat = self.chats[message["chat"]["id"]]
+        edited = {**message, "text": text, "edit_date": int(time.time())}
+        entities = _auto_entities(text)
+        edited.pop("entities", None)
+        if entities:
+            edited["entities"] = entities
+        chat.messages[message["message_id"]] = edited
+        if self._delivers(chat, edited):
+            self.add_update("edited_message", edited)
+        return edited
+
+    def _automatic_forward(self, channel: Chat, sent: SentMessage) -> None:
+        """Telegram forwards a new channel post into the linked discussion group by itself (from the
+        service account 777000, `is_automatic_forward`); comments are replies to that forward."""
+        if channel.linked_chat_id is None:
+            return
+        group = self.chats[channel.linked_chat_id]
+        message: dict[str, Any] = {
+            "message_id": group.new_message_id(),
+            "from": {"id": 777000, "is_bot": False, "first_name": "Telegram"},
+            "sender_chat": channel.to_json(),
+            "chat": group.to_json(),
+            "date": sent.date,
+            "text": sent.text,
+            "is_automatic_forward": True,
+            "forward_origin": {
+                "type": "channel",
+                "chat": channel.to_json(),
+                "message_id": sent.message_id,
+                "date": sent.date,
+            },
+        }
+        if sent.entities:
+            message["entities"] = sent.entities
+        group.messages[message["message_id"]] = message
+        group.forwards[sent.message_id] = message["message_id"]
+        if self._delivers(group, message):
+            self.add_update("message", message)
+
     def user_message(
-        self, user: User, chat: Chat, text: str, *, reply_to: SentMessage | dict[str, Any] | None = None
+        self,
+        user: User,
+        chat: Chat,
+        text: str,
+        *,
+        reply_to: SentMessage | dict[str, Any] | None = None,
+        thread: int | None = None,
     ) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": chat.new_message_id(),
@@ -269,6 +339,8 @@ class BotApiServer:
         if reply_to is not None:
             reply_id = reply_to.message_id if isinstance(reply_to, SentMessage) else reply_to["message_id"]
             message["reply_to_message"] = chat.messages[reply_id]
+        if thread is not None:
+            message["message_thread_id"] = thread
         chat.messages[message["message_id"]] = message
         if self._delivers(chat, message):
             self.add_update("message", message)
@@ -415,6 +487,7 @@ class BotApiServer:
                 "first_send": stats.first_send,
                 "last_send": stats.last_send,
                 "by_method": stats.by_method,
+                "per_second": stats.per_second,
                 "inbox_counts": counts,
             }
         )
@@ -601,6 +674,8 @@ class BotApiServer:
         self.stats.sent += 1
         self.stats.first_send = self.stats.first_send or now
         self.stats.last_send = now
+        second = int(now)
+        self.stats.per_second[second] = self.stats.per_second.get(second, 0) + 1
 
     def _message_json(self, chat: Chat, sent: SentMessage) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -644,7 +719,7 @@ class BotApiServer:
         message_id = _int_or_none(params.get("message_id"))
         if message_id is None:
             raise ApiError(400, "Bad Request: message identifier is not specified")
-        sent = next((m for m in chat.inbox if m.message_id == message_id), None)
+        sent = next((m for m in chat.inbox if m.message_id == message_id and not m.deleted), None)
         if sent is None:
             if message_id in chat.messages:
                 raise ApiError(400, "Bad Request: message can't be edited")
@@ -752,7 +827,30 @@ class BotApiServer:
         )
         message_json = self._message_json(chat, sent)
         self._deliver(chat, sent, message_json)
+        if chat.type == "channel":
+            self._automatic_forward(chat, sent)
         return message_json
+
+    async def _api_deletemessage(self, params: dict[str, Any]) -> bool:
+        """A bot deletes its own messages (in groups and channels for 48 hours) and, as an admin with the
+        right, other people's; anything else "can't be deleted"."""
+        chat = self._chat_for_send(params)
+        message_id = _int_or_none(params.get("message_id"))
+        if message_id is None:
+            raise ApiError(400, "Bad Request: message identifier is not specified")
+        sent = next((m for m in chat.inbox if m.message_id == message_id and not m.deleted), None)
+        if sent is None:
+            if message_id in chat.messages and chat.bot_is_admin:
+                del chat.messages[message_id]
+                return True
+            if message_id in chat.messages:
+                raise ApiError(400, "Bad Request: message can't be deleted")
+            raise ApiError(400, "Bad Request: message to delete not found")
+        if chat.type != "private" and time.time() - sent.date > DELETE_WINDOW:
+            raise ApiError(400, "Bad Request: message can't be deleted")
+        sent.deleted = True
+        chat.messages.pop(message_id, None)
+        return True
 
     async def _api_senddocument(
         self, params: dict[str, Any], injected: InjectedFailure | None

@@ -26,6 +26,7 @@ from nio import (
     MatrixRoom,
     MegolmEvent,
     ReactionEvent,
+    RedactionEvent,
     RoomMemberEvent,
     RoomMessagesResponse,
     RoomMessageText,
@@ -399,6 +400,8 @@ class MatrixAdapter:
             await self._on_message(room, event)
         elif isinstance(event, ReactionEvent):
             await self._on_reaction(room, event)
+        elif isinstance(event, RedactionEvent):
+            await self._on_redaction(room, event)
         elif isinstance(event, MegolmEvent):
             logger.warning(
                 "Matrix: cannot decrypt event %s in %s (session %s)",
@@ -495,7 +498,42 @@ class MatrixAdapter:
             raw=event,
         )
 
+    def edit_to_incoming(self, room: MatrixRoom, event: RoomMessageText) -> Incoming | None:
+        """An m.replace edit as the core's EDIT of the original message (None when it carries no text)."""
+        content: dict[str, Any] = event.source.get("content", {})
+        original = (content.get("m.relates_to") or {}).get("event_id")
+        new = content.get("m.new_content")
+        body = new.get("body") if isinstance(new, dict) else None
+        if not isinstance(original, str) or not isinstance(body, str):
+            return None
+        chat = self.transport.chat(room)
+        return Incoming(
+            chat=chat,
+            sender=self._person(room, event.sender),
+            text=clean_input(body),
+            kind=Kind.EDIT,
+            message=MessageRef(chat, original),
+            raw=event,
+        )
+
+    async def _on_redaction(self, room: MatrixRoom, event: RedactionEvent) -> None:
+        """A message was redacted: the core hands it to the handler for that message's subject, if any."""
+        chat = self.transport.chat(room)
+        incoming = Incoming(
+            chat,
+            self._person(room, event.sender),
+            "",
+            kind=Kind.DELETE,
+            message=MessageRef(chat, event.redacts),
+        )
+        await self._handle(incoming)  # edits and deletions are never answered
+
     async def _on_message(self, room: MatrixRoom, event: RoomMessageText) -> None:
+        if is_edit(event.source.get("content", {})):
+            edit = self.edit_to_incoming(room, event)
+            if edit is not None:
+                await self._handle(edit)  # edits and deletions are never answered
+            return
         incoming = await self.to_incoming(room, event)
         if incoming is None:
             return

@@ -77,10 +77,20 @@ def edit_content(new: dict[str, Any], event_id: str) -> dict[str, Any]:
     return content
 
 
-def add_relation(content: dict[str, Any], *, reply_to: str | None, thread_root: str | None) -> None:
-    """Answer in the thread the question came from, or as a reply to it."""
+def add_relation(
+    content: dict[str, Any], *, reply_to: str | None, thread_root: str | None, falling_back: bool = True
+) -> None:
+    """Answer in the thread the question came from, or as a reply to it.
+
+    In a thread, `falling_back` marks the reply relation as the fallback for clients without threads;
+    without it, the message answers that one message in the thread (a contribution's copy).
+    """
     if thread_root:
-        relation: dict[str, Any] = {"rel_type": "m.thread", "event_id": thread_root, "is_falling_back": True}
+        relation: dict[str, Any] = {
+            "rel_type": "m.thread",
+            "event_id": thread_root,
+            "is_falling_back": falling_back,
+        }
         if reply_to:
             relation["m.in_reply_to"] = {"event_id": reply_to}
         content["m.relates_to"] = relation

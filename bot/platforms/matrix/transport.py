@@ -21,6 +21,7 @@ from nio import (
     ProfileGetError,
     RoomCreateError,
     RoomPreset,
+    RoomRedactResponse,
     RoomSendResponse,
     SyncResponse,
     UploadResponse,
@@ -184,18 +185,26 @@ class MatrixTransport:
         thread_root: str | None = None,
         edit_of: str | None = None,
     ) -> str:
-        """Send one reply into a room (as a reply, in a thread, or as an edit); returns its event id."""
+        """Send one reply into a room (as a reply, in a thread, or as an edit); returns its event id.
+
+        The reply's own `in_reply_to`, `thread`, `replaces` and `deletes` apply where the caller gives none.
+        """
         client = self.require_client()
         store, _ = self._parts()
         room = client.rooms.get(room_id)
         if room is None:
             raise Unreachable(f"not a member of {room_id}")
+        if reply.deletes is not None:
+            return await self._redact(room_id, reply.deletes)
+        edit_of = edit_of or reply.replaces
         content = notice_content(reply, commands=self.commands)
         if edit_of:
             await self._room_send(room_id, edit_content(content, edit_of))
             event_id = edit_of  # reactions keep pointing at the original message
         else:
-            add_relation(content, reply_to=reply_to, thread_root=thread_root)
+            answered = reply_to or reply.in_reply_to
+            root = thread_root or reply.thread
+            add_relation(content, reply_to=answered, thread_root=root, falling_back=answered in (None, root))
             event_id = await self._room_send(room_id, content)
         if reply.buttons or not edit_of:
             store.remember_sent(event_id, reaction_actions(reply))
@@ -209,6 +218,14 @@ class MatrixTransport:
         if reply.subject:
             self.subjects.add(self.chat(room), event_id, reply.subject)
         return event_id
+
+    async def _redact(self, room_id: str, event_id: str) -> str:
+        """Take one of our messages back (a contribution's copy that was removed or hidden)."""
+        client = self.require_client()
+        response = await self.call("redact", lambda: client.room_redact(room_id, event_id))
+        if isinstance(response, RoomRedactResponse):
+            return event_id
+        raise failure(f"redact in {room_id}", response)
 
     async def _room_send(self, room_id: str, content: dict[str, Any]) -> str:
         client = self.require_client()

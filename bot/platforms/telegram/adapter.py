@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram import BotCommand, ChatMemberUpdated, Message, MessageEntity, Update
+from telegram import BotCommand, ChatMemberUpdated, Message, MessageEntity, MessageOriginChannel, Update
 from telegram import User as TgUser
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import InvalidToken, TelegramError
@@ -30,7 +30,7 @@ from bot.text import clean_input
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 PLATFORM = Platform.TELEGRAM.value
 # Idempotency key of an answer handed to the outbox: chat, incoming message (or press), index of the reply.
 ANSWER_KEY = "telegram-answer:{chat}:{request}:{index}"
@@ -196,13 +196,48 @@ class TelegramAdapter:
         if update.my_chat_member is not None:
             await self._on_membership(update.my_chat_member, update.update_id)
             return
+        if update.edited_message is not None:
+            await self._on_edit(update.edited_message)
+            return
         message = update.message
+        if message is not None and message.is_automatic_forward:
+            self._on_automatic_forward(message)
+            return
         if message is None or message.from_user is None or message.from_user.is_bot:
             return
         incoming = self.to_incoming(message)
         if incoming is None:
             return
         await self._answer(incoming, str(message.message_id), edit_message_id=None)
+
+    def _on_automatic_forward(self, message: Message) -> None:
+        """Telegram copied a channel post into the channel's discussion group: comments reply to the copy."""
+        origin = message.forward_origin
+        if not isinstance(origin, MessageOriginChannel):
+            return
+        channel = ChatRef(PLATFORM, str(origin.chat.id), is_private=False, channel=True)
+        self.ports.subjects.alias(
+            MessageRef(channel, str(origin.message_id)),
+            MessageRef(_chat_ref(message), str(message.message_id)),
+        )
+
+    async def _on_edit(self, message: Message) -> None:
+        """A person changed a message: the core hands it to the handler for that message's subject, if any."""
+        if message.from_user is None or message.from_user.is_bot:
+            return
+        incoming = self.to_incoming(message)
+        if incoming is None:
+            return
+        edited = Incoming(
+            incoming.chat,
+            incoming.sender,
+            incoming.text,
+            kind=Kind.EDIT,
+            message=incoming.message,
+            raw=message,
+        )
+        stamp = int(message.edit_date.timestamp()) if message.edit_date else 0
+        await self._answer(edited, f"edit-{message.message_id}-{stamp}", edit_message_id=None)
 
     async def _on_membership(self, change: ChatMemberUpdated, update_id: int) -> None:
         """A member blocked or unblocked the bot, or it was added to or removed from a group or channel."""

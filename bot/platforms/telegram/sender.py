@@ -48,6 +48,10 @@ def _seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
+def _message_id(value: str | None) -> int | None:
+    return int(value) if value is not None and value.lstrip("-").isdigit() else None
+
+
 def keyboard(rows: tuple[tuple[Button, ...], ...]) -> dict[str, Any] | None:
     """Inline keyboard (Bot API JSON) for Reply.buttons: actions become callback data, addresses links."""
     built: list[list[dict[str, str]]] = []
@@ -109,6 +113,8 @@ class TelegramSender:
         self, chat: ChatRef, chat_id: int | str, reply: Reply, edit_message_id: int | None
     ) -> str | None:
         state = self.pacer.chat(str(chat_id), is_private=chat.is_private)
+        if reply.deletes is not None or reply.replaces is not None:
+            return await self._change(state, chat, chat_id, reply)
         markup = keyboard(reply.buttons)
         attachment = reply.attachment
         caption: str | None = None
@@ -124,8 +130,12 @@ class TelegramSender:
                     return edited
             for index, chunk in enumerate(chunks):
                 is_last = index == len(chunks) - 1 and attachment is None
+                # An answer in a thread replies to its message (a comment thread: to the post's forward).
+                answers = _message_id(reply.in_reply_to) if index == 0 else None
                 try:
-                    last = await self._send_text(state, chat, chat_id, chunk, markup if is_last else None)
+                    last = await self._send_text(
+                        state, chat, chat_id, chunk, markup if is_last else None, reply_to=answers
+                    )
                 except TemporaryFailure as exc:
                     # The parts already sent stay sent: only the rest is handed back for later.
                     rest = replace(reply, html="\n\n".join(chunks[index:])) if index else None
@@ -168,7 +178,13 @@ class TelegramSender:
         return InlineKeyboardMarkup.de_json(markup, self.bot) if markup else None
 
     async def _send_message(
-        self, chat_id: int | str, text: str, *, markup: dict[str, Any] | None, html: bool = True
+        self,
+        chat_id: int | str,
+        text: str,
+        *,
+        markup: dict[str, Any] | None,
+        html: bool = True,
+        reply_to: int | None = None,
     ) -> int:
         """sendMessage without turning Telegram's answer into a Message we would not read.
 
@@ -182,15 +198,25 @@ class TelegramSender:
             data["parse_mode"] = ParseMode.HTML.value
         if markup:
             data["reply_markup"] = markup
+        if reply_to is not None:
+            # The answered message may be gone meanwhile: the answer still goes out.
+            data["reply_parameters"] = {"message_id": reply_to, "allow_sending_without_reply": True}
         result = await self.bot.do_api_request(SEND_MESSAGE, data)
         return int(result["message_id"])
 
     async def _send_text(
-        self, state: ChatState, chat: ChatRef, chat_id: int | str, chunk: str, markup: dict[str, Any] | None
+        self,
+        state: ChatState,
+        chat: ChatRef,
+        chat_id: int | str,
+        chunk: str,
+        markup: dict[str, Any] | None,
+        *,
+        reply_to: int | None = None,
     ) -> int:
         try:
             message_id: int = await self._call(
-                state, chat, lambda: self._send_message(chat_id, chunk, markup=markup)
+                state, chat, lambda: self._send_message(chat_id, chunk, markup=markup, reply_to=reply_to)
             )
         except BadRequest as exc:
             if "parse entities" not in str(exc).lower():
@@ -199,9 +225,36 @@ class TelegramSender:
             message_id = await self._call(
                 state,
                 chat,
-                lambda: self._send_message(chat_id, html_to_plain(chunk), markup=markup, html=False),
+                lambda: self._send_message(
+                    chat_id, html_to_plain(chunk), markup=markup, html=False, reply_to=reply_to
+                ),
             )
         return message_id
+
+    async def _change(self, state: ChatState, chat: ChatRef, chat_id: int | str, reply: Reply) -> str | None:
+        """Edit or delete one of our messages (`Reply.replaces`, `Reply.deletes`).
+
+        Telegram lets a bot delete its group messages only for 48 hours: after that the text is replaced
+        by `reply.html` (e.g. "(Beitrag entfernt)"). A message that is gone already needs nothing more.
+        """
+        target = _message_id(reply.deletes or reply.replaces)
+        if target is None:
+            raise Rejected("not a Telegram message id")
+        async with state.lock:
+            if reply.deletes is not None:
+                try:
+                    await self._call(
+                        state, chat, lambda: self.bot.delete_message(chat_id=chat_id, message_id=target)
+                    )
+                    return str(target)
+                except BadRequest as exc:
+                    if "to delete not found" in str(exc).lower():
+                        return str(target)
+                    if "can't be deleted" not in str(exc).lower() or not reply.html.strip():
+                        raise
+            chunk = split_html(reply.html)[0]
+            edited = await self._edit(state, chat, chat_id, target, chunk, keyboard(reply.buttons))
+            return edited or str(target)
 
     async def _edit(
         self,
