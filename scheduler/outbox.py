@@ -9,6 +9,7 @@ gives messages up early nor makes every instance retry in the same second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter
@@ -18,6 +19,7 @@ from bot.chat import ChatRef, Reply
 from bot.context import AppContext
 from bot.db.models import OutboxMessage, OutboxStatus
 from bot.delivery import Rejected, TemporaryFailure, Unreachable
+from bot.metrics import OUTBOX_RESULTS
 from bot.services.outbox import LEASE, Delivered, payload_to_replies
 
 logger = logging.getLogger(__name__)
@@ -26,6 +28,16 @@ BATCH = 500
 FLUSH_SECONDS = 0.05
 BACKOFF_CAP = timedelta(seconds=120)
 RENEW_EVERY = LEASE / 3
+
+
+class Results(Counter[str]):
+    """The worker's counts, also exported as `stadtretter_outbox_results_total`."""
+
+    def __setitem__(self, result: str, value: int) -> None:
+        grown = value - self.get(result, 0)
+        if grown > 0:
+            OUTBOX_RESULTS.labels(result).inc(grown)
+        super().__setitem__(result, value)
 
 
 def backoff(attempt: int, *, cap: timedelta = BACKOFF_CAP) -> timedelta:
@@ -48,12 +60,13 @@ class OutboxWorker:
         self.ctx = ctx
         self.concurrency = concurrency
         self.idle_seconds = idle_seconds
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Results()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._delivered: list[Delivered] = []
         self._sent_event = asyncio.Event()
         self._in_flight: dict[int, OutboxMessage] = {}
+        self._stopping = False
 
     @property
     def horizon(self) -> timedelta:
@@ -65,14 +78,21 @@ class OutboxWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    async def stop(self, *, grace: float = 0.0) -> None:
+        """Stop; with `grace`, sends already started finish (within `grace` s), the rest is given back."""
+        if self._task is None:
+            return
+        if grace > 0:
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.drain_once()
             except Exception:
@@ -96,7 +116,7 @@ class OutboxWorker:
             asyncio.create_task(self._renew_periodically(stop), name="outbox-renew"),
         ]
         try:
-            while True:
+            while not self._stopping:
                 platforms = set(self.ctx.transports)
                 if not platforms:
                     return handled
@@ -110,6 +130,9 @@ class OutboxWorker:
                 async def deliver(rows: list[OutboxMessage]) -> None:
                     async with semaphore:
                         for position, row in enumerate(rows):  # one chat's messages in queue order
+                            if self._stopping:  # shutting down: not started, so given back at once
+                                await self._hold_back(rows[position:], self.ctx.clock.now())
+                                return
                             try:
                                 retry_at = await self._deliver(row)
                             finally:
@@ -120,6 +143,7 @@ class OutboxWorker:
 
                 await asyncio.gather(*(deliver(rows) for rows in _by_chat(batch)))
                 handled += len(batch)
+            return handled
         finally:
             # Let the helpers finish their writes rather than cancel them mid-transaction; write the rest.
             stop.set()

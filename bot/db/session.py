@@ -25,6 +25,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from bot.config import ConfigError, async_database_url
 from bot.files import private_file, tighten
@@ -73,10 +80,12 @@ class Database:
     transactions): `stadtretter ask` reads the real database that way.
     """
 
-    def __init__(self, url: str, *, echo: bool = False, read_only: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, read_only: bool = False, wait: float = 0.0) -> None:
         url = async_database_url(url)
         self.url = url
         self.read_only = read_only
+        # Seconds `check` keeps retrying a database that is not reachable yet (BOT_DB_WAIT).
+        self.wait = wait
         self.is_sqlite = url.startswith("sqlite")
         self.in_memory = self.is_sqlite and (":memory:" in url or "mode=memory" in url or url.endswith("://"))
         kwargs: dict[str, object] = {}
@@ -137,15 +146,31 @@ class Database:
         if path is not None and not path.exists() and not self.read_only:
             private_file(path)
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_transient),
+                stop=stop_after_delay(self.wait),
+                wait=wait_exponential_jitter(initial=1, max=15),
+                before_sleep=self._log_wait,
+                reraise=True,
+            ):
+                with attempt:
+                    async with self.engine.connect() as conn:
+                        await conn.execute(text("SELECT 1"))
         except (OSError, DBAPIError) as exc:
-            reason = _reason(exc)
-            raise ConfigError(
-                f"BOT_DATABASE_URL: cannot open the database {self.describe()}: {reason}"
-            ) from None
+            where = f"BOT_DATABASE_URL: cannot open the database {self.describe()}"
+            raise ConfigError(f"{where}: {_reason(exc)}{_hint(exc, self)}") from None
         if path is not None and not self.read_only:
             tighten(path)
+
+    def _log_wait(self, state: RetryCallState) -> None:
+        outcome = state.outcome
+        reason = _reason(outcome.exception()) if outcome and outcome.exception() else "?"  # type: ignore[arg-type]
+        logger.warning(
+            "database %s not reachable (%s); trying again (BOT_DB_WAIT %.0f s)",
+            self.describe(),
+            reason,
+            self.wait,
+        )
 
     async def upgrade(self) -> None:
         """Apply all Alembic revisions up to head; instances starting together migrate one after the other."""
@@ -196,6 +221,44 @@ def _reason(exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     detail = str(original).strip().splitlines()
     return f"{type(original).__name__}: {detail[0]}" if detail else type(original).__name__
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, the driver's error it wraps and what caused that."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found and len(found) < 5:
+        found.append(current)
+        current = getattr(current, "orig", None) or current.__cause__
+    return found
+
+
+def _transient(exc: BaseException) -> bool:
+    """A database that is not reachable or not ready yet (worth waiting for), not a wrong setting."""
+    return any(
+        isinstance(e, OSError | TimeoutError)
+        or type(e).__name__
+        in ("CannotConnectNowError", "TooManyConnectionsError", "ConnectionDoesNotExistError")
+        for e in _causes(exc)
+    )
+
+
+def _hint(exc: BaseException, db: Database) -> str:
+    """What to do about a database that cannot be opened, in a few words."""
+    names = {type(e).__name__ for e in _causes(exc)}
+    url = make_url(db.url)
+    if "InvalidCatalogNameError" in names:
+        return f"; create it first: createdb -O {url.username or 'stadtretter'} {url.database}"
+    if names & {"InvalidPasswordError", "InvalidAuthorizationSpecificationError"}:
+        return "; check the user name and password in BOT_DATABASE_URL"
+    if db.is_sqlite:
+        return "; check that its folder exists and is writable"
+    if _transient(exc):
+        return (
+            f"; is PostgreSQL running and reachable at {url.host or 'localhost'}:{url.port or 5432}? "
+            "(BOT_DB_WAIT=60s waits for it at start)"
+        )
+    return ""
 
 
 def _sqlite_query_only(dbapi_conn: object, _record: object) -> None:
