@@ -50,7 +50,11 @@ class Leadership:
 
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Wait until this instance holds the lock (True), or until `stop` is set (False)."""
-        self.lost.clear()
+        if self.lost.is_set():
+            # Just lost it: give the standbys, whose connection works, the first chance to take over.
+            self.lost.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.poll * 3)
         if not self.shared:
             self.active = True
             return True
