@@ -45,6 +45,7 @@ from bot.services.overview import OverviewService, Schedule
 from bot.services.registration import RegistrationService
 from bot.web.health import Status
 from bot.web.health import routes as health_routes
+from bot.web.pages import routes as page_routes
 from bot.web.server import HttpServer
 from content.loader import ContentError
 from handlers import build_router
@@ -222,7 +223,7 @@ async def run(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     status = Status()
     address = settings.http_address
-    http = HttpServer(address, health_routes(ctx.db, status)) if address else None
+    http = HttpServer(address, [*health_routes(ctx.db, status), *page_routes(ctx)]) if address else None
     leadership = Leadership(ctx.db)
     try:
         if http is not None:

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     db_wait: timedelta = timedelta(0)
     # host:port of the HTTP endpoint (/healthz, /readyz, /metrics); unset: no HTTP server.
     http_listen: str | None = None
+    # Where members reach that HTTP server from outside (https://bot.example.org): online overview, calendars.
+    public_url: str | None = None
     # How long a push or deferred answer without an expiry of its own is worth trying.
     outbox_horizon: timedelta = timedelta(hours=24)
     # Platform user keys ("telegram:123", "matrix:@anna:example.org", "console:local") allowed to manage.
@@ -246,7 +248,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "telegram_base_url", "telegram_base_file_url", "telegram_webhook_url", "matrix_homeserver"
+        "telegram_base_url",
+        "telegram_base_file_url",
+        "telegram_webhook_url",
+        "matrix_homeserver",
+        "public_url",
     )
     @classmethod
     def _urls(cls, value: str | None) -> str | None:

@@ -17,6 +17,7 @@ from bot.delivery import Transport
 from bot.metrics import ANSWER_SECONDS, UPDATES
 from bot.render import Renderer
 from bot.router import Response, Router
+from bot.services.calendar import CalendarFeeds
 from bot.services.conversations import Conversations
 from bot.services.events import EventService
 from bot.services.members import MemberService
@@ -108,6 +109,11 @@ class AppContext:
     conversations: Conversations = field(default_factory=Conversations)
     # The bot's own name per platform, as its adapter announced it ("telegram" -> "stadtretter_bot").
     handles: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def calendars(self) -> CalendarFeeds:
+        """Members' private calendar feeds (stateless: made on use)."""
+        return CalendarFeeds(self.db)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Answer one message, press, reaction or reply (never raises, never sends)."""

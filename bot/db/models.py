@@ -366,3 +366,14 @@ class SentMessage(Base):
     message_id: Mapped[str] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
+
+
+class CalendarToken(Base):
+    """A member's private calendar feed address (`/kalender`): whoever knows the token reads the feed."""
+
+    __tablename__ = "calendar_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), unique=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
