@@ -133,10 +133,9 @@ class OutboxWorker:
                             if self._stopping:  # shutting down: not started, so given back at once
                                 await self._hold_back(rows[position:], self.ctx.clock.now())
                                 return
-                            try:
-                                retry_at = await self._deliver(row)
-                            finally:
-                                self._in_flight.pop(row.id, None)
+                            # Cancelled (stopping) or failed, it stays in flight: given back below.
+                            retry_at = await self._deliver(row)
+                            self._in_flight.pop(row.id, None)
                             if retry_at is not None:  # the rest waits for it, so nothing overtakes
                                 await self._hold_back(rows[position + 1 :], retry_at)
                                 return
@@ -149,6 +148,21 @@ class OutboxWorker:
             stop.set()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._flush()
+            await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Claims whose send never finished (a stop cancelled it, or it failed): due again at once, rather
+        than after the lease. A send cancelled in the middle may have reached the platform: at most those
+        could arrive twice, as after a crash."""
+        unfinished = [
+            row_id for row_id in self._in_flight if row_id not in {r.id for r, *_ in self._delivered}
+        ]
+        self._in_flight.clear()
+        if unfinished:
+            try:
+                await self.ctx.outbox.release(unfinished, retry_at=self.ctx.clock.now())
+            except Exception:
+                logger.exception("outbox: could not give back %d claimed messages", len(unfinished))
 
     async def _expire(self) -> None:
         expired = await self.ctx.outbox.expire(now=self.ctx.clock.now(), horizon=self.horizon)

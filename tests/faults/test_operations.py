@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -21,6 +21,7 @@ from bot.app import build_context
 from bot.chat import Person
 from bot.config import load_settings
 from bot.db.leadership import LEADER_LOCK
+from bot.db.models import OutboxMessage, OutboxStatus
 from scheduler.jobs import send_overview_if_due
 from tests.telegram_api import BotApiServer, Limits
 
@@ -135,10 +136,10 @@ def note(line: str) -> None:
             handle.write(line + "\n")
 
 
-async def queue_overview(pg_url: str, data_dir: Path, server: BotApiServer, members: int) -> list[int]:
+async def queue_overview(db_url: str, data_dir: Path, server: BotApiServer, members: int) -> list[int]:
     """`members` Telegram members subscribed to the weekly overview, and this week's overview queued."""
     settings = load_settings(data_dir=data_dir, now=DEMO_NOW)
-    ctx = await build_context(settings, database_url=pg_url, sync=False)
+    ctx = await build_context(settings, database_url=db_url, sync=False)
     users = [server.create_user(f"Mitglied {i}") for i in range(members)]
     for user in users:
         user.chat  # noqa: B018  (each pressed Start once: the private chat exists)
@@ -286,3 +287,55 @@ async def terminate_leader(pg_url: str) -> int:
     finally:
         await engine.dispose()
     return len(pids)
+
+
+async def test_sigterm_mid_fan_out_finishes_sends_in_flight_and_ends_within_10_s(tmp_path: Path) -> None:
+    """SIGTERM while the overview goes out: what was sent is recorded, the rest waits in the outbox."""
+    server = BotApiServer(limits=Limits(enabled=False))
+    server.record_calls = False
+    await server.start()
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    port = free_port()
+    env = bot_environment(
+        tmp_path / "data",
+        BOT_DATABASE_URL=db_url,
+        BOT_TELEGRAM_TOKEN=server.token,
+        BOT_TELEGRAM_BASE_URL=server.base_url,
+        BOT_HTTP_LISTEN=f"127.0.0.1:{port}",
+    )
+    proc = await start_bot(tmp_path, env)
+    lines: list[str] = []
+    reader = asyncio.create_task(stderr_lines(proc, lines))
+    try:
+        await wait_role(port, "active", within=60)
+        chat_ids = await queue_overview(db_url, tmp_path / "queue", server, 300)
+        await server.wait_until(lambda: server.stats.sent >= 60, within=60)
+        proc.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        await asyncio.wait_for(proc.wait(), 15)
+        took = time.monotonic() - stopped
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await reader
+        await server.stop()
+    delivered = sum(len(server.chats[c].inbox) for c in chat_ids)
+    settings = load_settings(data_dir=tmp_path / "queue", now=DEMO_NOW)
+    ctx = await build_context(settings, database_url=db_url, sync=False)
+    async with ctx.db.sessions() as session:
+        rows = dict(
+            (
+                await session.execute(
+                    select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+                )
+            ).all()
+        )
+    await ctx.close()
+    note(f"SIGTERM during a fan-out of 300: ended after {took:.1f} s, {delivered} delivered, outbox {rows}")
+    assert proc.returncode == 0, lines
+    assert took < 10
+    assert 0 < delivered < 300
+    assert rows.get(OutboxStatus.SENT, 0) == delivered  # every message that went out is recorded
+    assert OutboxStatus.SENDING not in rows  # nothing left claimed: the rest is due again at once
+    assert rows.get(OutboxStatus.PENDING, 0) == 300 - delivered
