@@ -22,7 +22,7 @@ from bot.clock import Clock
 from bot.config import BUNDLED_CONTENT_DIR, ConfigError, Settings
 from bot.context import AppContext
 from bot.db.leadership import Leadership
-from bot.db.session import Database
+from bot.db.session import SYNC_LOCK, Database
 from bot.delivery import PlatformUnavailable, Transport
 from bot.metrics import LEADERSHIP_CHANGES
 from bot.notices import Notices
@@ -105,7 +105,9 @@ async def build_context(
         renderer = Renderer(settings.tz)
         notices = Notices(renderer)
         if sync and not read_only:
-            await sync_at_start(db, content_dir or settings.content_dir, now=clock.now(), notices=notices)
+            # Two instances starting together would both insert the same new content.
+            async with db.one_at_a_time(SYNC_LOCK):
+                await sync_at_start(db, content_dir or settings.content_dir, now=clock.now(), notices=notices)
     except BaseException:
         await db.dispose()
         raise

@@ -9,8 +9,10 @@ decision about seats. PostgreSQL serialises with row locks; its migrations run u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant shared by all instances: the advisory lock migrations run under on PostgreSQL.
 MIGRATION_LOCK = 0x5374_6164  # "Stad"
+SYNC_LOCK = MIGRATION_LOCK + 1  # the content sync at start
 # Set while a task holds the write lock: its transactions on SQLite begin IMMEDIATE.
 _writing: contextvars.ContextVar[bool] = contextvars.ContextVar("stadtretter_db_writing", default=False)
 
@@ -180,6 +183,22 @@ class Database:
                 # Released at commit; the next instance then finds the schema at head.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             await conn.run_sync(_run_upgrade)
+
+    @contextlib.asynccontextmanager
+    async def one_at_a_time(self, key: int) -> AsyncIterator[None]:
+        """Instances sharing a PostgreSQL database run the block one after the other (e.g. the content sync
+        at start); SQLite has one process, so nothing to wait for."""
+        if self.is_sqlite:
+            yield
+            return
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                await conn.commit()
 
     async def at_head(self) -> bool:
         """Whether every Alembic revision is applied (without applying any)."""

@@ -339,3 +339,46 @@ async def test_sigterm_mid_fan_out_finishes_sends_in_flight_and_ends_within_10_s
     assert rows.get(OutboxStatus.SENT, 0) == delivered  # every message that went out is recorded
     assert OutboxStatus.SENDING not in rows  # nothing left claimed: the rest is due again at once
     assert rows.get(OutboxStatus.PENDING, 0) == 300 - delivered
+
+
+@pytest.mark.postgres
+async def test_two_instances_started_together_on_a_fresh_database(tmp_path: Path, pg_url: str) -> None:
+    """compose up with a standby: both migrate and sync at once; one becomes active, the other a standby."""
+    server = BotApiServer(limits=Limits(enabled=False))
+    await server.start()
+    ports = [free_port(), free_port()]
+    common = {
+        "BOT_DATABASE_URL": pg_url,
+        "BOT_TELEGRAM_TOKEN": server.token,
+        "BOT_TELEGRAM_BASE_URL": server.base_url,
+    }
+    envs = [
+        bot_environment(tmp_path / f"i{n}" / "data", BOT_HTTP_LISTEN=f"127.0.0.1:{port}", **common)
+        for n, port in enumerate(ports)
+    ]
+    procs = [await start_bot(tmp_path / f"i{n}", env) for n, env in enumerate(envs)]
+    try:
+        roles = []
+        for port in ports:
+            deadline = time.monotonic() + 60
+            role = None
+            while role is None and time.monotonic() < deadline:
+                assert all(proc.returncode is None for proc in procs)
+                try:
+                    status, body = await get(port, "/readyz")
+                    role = json.loads(body)["role"] if status == 200 else None
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+            roles.append(role)
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        results = [await asyncio.wait_for(proc.communicate(), 15) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        await server.stop()
+    assert sorted(roles, key=str) == ["active", "standby"], results
+    assert [proc.returncode for proc in procs] == [0, 0], results
