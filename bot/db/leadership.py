@@ -42,6 +42,7 @@ class Leadership:
         self._conn: AsyncConnection | None = None
         self._watch: asyncio.Task[None] | None = None
         self._waiting_logged = False
+        self._unreachable_logged = False
 
     @property
     def shared(self) -> bool:
@@ -76,9 +77,13 @@ class Leadership:
                 self.timeout,
             )
         except Exception as exc:
-            logger.warning("leadership: database not reachable (%s); trying again", type(exc).__name__)
+            # Once per outage: a standby waiting for the database tries every few seconds.
+            log = logger.debug if self._unreachable_logged else logger.warning
+            log("leadership: database not reachable (%s); trying again", type(exc).__name__)
+            self._unreachable_logged = True
             await self._close()
             return False
+        self._unreachable_logged = False
         if not got and not self._waiting_logged:
             logger.info("standby: another instance is active; taking over when it stops")
             self._waiting_logged = True
