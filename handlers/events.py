@@ -152,7 +152,10 @@ async def details(req: Request, ctx: AppContext) -> list[Reply]:
     ("calendar", "ics"),
     as_word=True,
     reaction="📅",
-    help=("Kalenderdatei (.ics) zu einer Veranstaltung", "calendar file (.ics) for an event"),
+    help=(
+        "Kalenderdatei (.ics) zu einer Veranstaltung; ohne: Ihr Kalender-Abo",
+        "calendar file (.ics) for an event; without one: your calendar feed",
+    ),
 )
 async def calendar(req: Request, ctx: AppContext) -> list[Reply]:
     """Send the event as an .ics calendar file; without one, the member's personal calendar feed."""
