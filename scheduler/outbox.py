@@ -115,35 +115,52 @@ class OutboxWorker:
             asyncio.create_task(self._flush_periodically(stop), name="outbox-flush"),
             asyncio.create_task(self._renew_periodically(stop), name="outbox-renew"),
         ]
+        platforms = set(self.ctx.transports)
+        held: dict[tuple[str, str], datetime] = {}  # chats whose messages wait for an earlier one
+
+        async def deliver(rows: list[OutboxMessage]) -> None:
+            async with semaphore:
+                for position, row in enumerate(rows):  # one chat's messages in queue order
+                    if self._stopping:  # shutting down: not started, so given back at once
+                        await self._hold_back(rows[position:], self.ctx.clock.now())
+                        return
+                    chat = (row.platform, row.chat_id)
+                    retry_at = held.get(chat)
+                    if retry_at is not None and retry_at <= self.ctx.clock.now():
+                        retry_at = None  # its wait is over: this chat goes on
+                    if retry_at is None:
+                        # Cancelled (stopping) or failed, it stays in flight: given back at the end.
+                        retry_at = await self._deliver(row)
+                        self._in_flight.pop(row.id, None)
+                        if retry_at is None:
+                            continue
+                        held[chat] = retry_at
+                        position += 1
+                    await self._hold_back(rows[position:], retry_at)  # so nothing overtakes it
+                    return
+
+        # On PostgreSQL the next batch is claimed while this one is sent: no pause between batches at full
+        # rate. SQLite has one writer: a claim there would hold back the writes that mark messages sent,
+        # and a crash would repeat more of them.
+        ahead = not self.ctx.db.is_sqlite
+        upcoming = asyncio.create_task(self._claim(platforms)) if platforms else None
         try:
-            while not self._stopping:
-                platforms = set(self.ctx.transports)
-                if not platforms:
-                    return handled
-                batch = await self.ctx.outbox.claim(
-                    now=self.ctx.clock.now(), limit=BATCH, platforms=platforms
-                )
+            while upcoming is not None and not self._stopping:
+                batch = await upcoming
                 if not batch:
-                    return handled
-                self._in_flight.update((row.id, row) for row in batch)
-
-                async def deliver(rows: list[OutboxMessage]) -> None:
-                    async with semaphore:
-                        for position, row in enumerate(rows):  # one chat's messages in queue order
-                            if self._stopping:  # shutting down: not started, so given back at once
-                                await self._hold_back(rows[position:], self.ctx.clock.now())
-                                return
-                            # Cancelled (stopping) or failed, it stays in flight: given back below.
-                            retry_at = await self._deliver(row)
-                            self._in_flight.pop(row.id, None)
-                            if retry_at is not None:  # the rest waits for it, so nothing overtakes
-                                await self._hold_back(rows[position + 1 :], retry_at)
-                                return
-
+                    upcoming = None
+                    break
+                upcoming = asyncio.create_task(self._claim(platforms)) if ahead else None
                 await asyncio.gather(*(deliver(rows) for rows in _by_chat(batch)))
                 handled += len(batch)
+                if upcoming is None:
+                    upcoming = asyncio.create_task(self._claim(platforms))
             return handled
         finally:
+            if upcoming is not None:  # stopped while the next batch was claimed: give it back unsent
+                unsent = await asyncio.gather(upcoming, return_exceptions=True)
+                if isinstance(unsent[0], list) and unsent[0]:
+                    await self._hold_back(unsent[0], self.ctx.clock.now())
             # Let the helpers finish their writes rather than cancel them mid-transaction; write the rest.
             stop.set()
             await asyncio.gather(*helpers, return_exceptions=True)
@@ -160,9 +177,14 @@ class OutboxWorker:
         self._in_flight.clear()
         if unfinished:
             try:
-                await self.ctx.outbox.release(unfinished, retry_at=self.ctx.clock.now())
+                await self.ctx.outbox.release(unfinished, retry_at=self.ctx.clock.now(), tried=True)
             except Exception:
                 logger.exception("outbox: could not give back %d claimed messages", len(unfinished))
+
+    async def _claim(self, platforms: set[str]) -> list[OutboxMessage]:
+        batch = await self.ctx.outbox.claim(now=self.ctx.clock.now(), limit=BATCH, platforms=platforms)
+        self._in_flight.update((row.id, row) for row in batch)  # renewed from now on
+        return batch
 
     async def _expire(self) -> None:
         expired = await self.ctx.outbox.expire(now=self.ctx.clock.now(), horizon=self.horizon)

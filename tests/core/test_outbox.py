@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.app import build_context
 from bot.chat import ChatRef, Reply
+from bot.config import Settings
 from bot.context import AppContext
 from bot.db.models import Member, OutboxMessage, SentMessage
 from bot.delivery import TemporaryFailure, Unreachable
 from bot.platforms.console import ConsoleAdapter
 from scheduler.jobs import enqueue_reminders
-from scheduler.outbox import OutboxWorker
+from scheduler.outbox import BATCH, OutboxWorker
 from tests.conftest import person, say
 
 
@@ -77,6 +81,67 @@ async def test_network_errors_are_retried_until_the_horizon_then_expire(ctx: App
     assert (await outbox_rows(ctx))["x"] == ("expired", 12)
     assert worker.counts["expired"] == 1 and "failed" not in worker.counts
     assert sender.delivered == []
+
+
+async def test_a_chat_that_must_wait_holds_back_its_later_messages_and_no_other_chat(
+    ctx: AppContext,
+) -> None:
+    sender = FlakySender(ctx, {"slow": [TemporaryFailure("Too Many Requests", retry_after=30)]})
+    ctx.transports["console"] = sender
+    now = ctx.clock.now()
+    for number in (1, 2, 3):
+        for chat in ("slow", "fast"):
+            await ctx.outbox.enqueue(
+                f"k-{chat}-{number}", ChatRef("console", chat), Reply(f"{number}"), now=now
+            )
+    worker = OutboxWorker(ctx)
+    await worker.drain_once()
+    assert sender.delivered == ["fast"] * 3  # the 429 of one chat stalls no other chat
+    async with ctx.db.sessions() as session:
+        waiting = (await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == "slow"))).all()
+    assert {(r.status, r.attempts, r.not_before) for r in waiting} == {
+        ("pending", 1, now + timedelta(seconds=30))
+    } | {("pending", 0, now + timedelta(seconds=30))}  # the later two wait with it, not counted as tries
+    ctx.clock.fixed = now + timedelta(seconds=31)
+    await worker.drain_once()
+    assert sender.delivered == ["fast"] * 3 + ["slow"] * 3
+    lines = [line for line in sender.out.getvalue().splitlines() if line.strip() in {"1", "2", "3"}]  # type: ignore[attr-defined]
+    assert lines[-3:] == ["1", "2", "3"]  # in the order they were queued
+
+
+class StuckSender(ConsoleAdapter):
+    """A transport whose sends never return (a platform that hangs)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__(ctx.ports(), downloads=ctx.settings.data_dir / "downloads", out=io.StringIO())
+        self.called = asyncio.Event()
+
+    async def send(self, chat: ChatRef, reply: Reply) -> str | None:
+        self.called.set()
+        await asyncio.Event().wait()
+        return None
+
+
+async def test_stopping_gives_back_the_batch_claimed_ahead(settings: Settings, db_url: str) -> None:
+    ctx = await build_context(settings, database_url=db_url)
+    try:
+        sender = StuckSender(ctx)
+        ctx.transports["console"] = sender
+        now = ctx.clock.now()
+        deliveries = [(f"k-{n}", ChatRef("console", f"c{n}"), Reply("Hallo")) for n in range(BATCH + 100)]
+        await ctx.outbox.enqueue_many(deliveries, now=now)
+        worker = OutboxWorker(ctx)
+        worker.start()
+        await asyncio.wait_for(sender.called.wait(), 10)
+        await asyncio.sleep(0.2)  # on PostgreSQL the next batch is claimed meanwhile
+        await worker.stop()
+        async with ctx.db.sessions() as session:
+            rows = (await session.scalars(select(OutboxMessage))).all()
+    finally:
+        await ctx.close()
+    # The first batch was being sent: cut short by the stop, it is due again at once (the attempt counts),
+    # rather than after the lease; the batch claimed ahead is free, untried. Nothing is left claimed.
+    assert Counter((r.status, r.attempts) for r in rows) == {("pending", 1): BATCH, ("pending", 0): 100}
 
 
 def test_backoff_grows_to_a_cap_with_jitter() -> None:

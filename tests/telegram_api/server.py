@@ -68,6 +68,7 @@ class Stats:
     first_send: float | None = None
     last_send: float | None = None
     by_method: dict[str, int] = field(default_factory=dict)
+    per_second: dict[int, int] = field(default_factory=dict)  # sends per whole second of time.monotonic()
 
 
 class BotApiServer:
@@ -415,6 +416,7 @@ class BotApiServer:
                 "first_send": stats.first_send,
                 "last_send": stats.last_send,
                 "by_method": stats.by_method,
+                "per_second": stats.per_second,
                 "inbox_counts": counts,
             }
         )
@@ -601,6 +603,8 @@ class BotApiServer:
         self.stats.sent += 1
         self.stats.first_send = self.stats.first_send or now
         self.stats.last_send = now
+        second = int(now)
+        self.stats.per_second[second] = self.stats.per_second.get(second, 0) + 1
 
     def _message_json(self, chat: Chat, sent: SentMessage) -> dict[str, Any]:
         data: dict[str, Any] = {
