@@ -358,19 +358,18 @@ async def test_two_instances_started_together_on_a_fresh_database(tmp_path: Path
     ]
     procs = [await start_bot(tmp_path / f"i{n}", env) for n, env in enumerate(envs)]
     try:
-        roles = []
-        for port in ports:
-            deadline = time.monotonic() + 60
-            role = None
-            while role is None and time.monotonic() < deadline:
-                assert all(proc.returncode is None for proc in procs)
+        roles: list[str | None] = [None, None]
+        deadline = time.monotonic() + 60
+        # Each reports standby while it waits for the lock: wait until one of them is also active and ready.
+        while sorted(roles, key=str) != ["active", "standby"] and time.monotonic() < deadline:
+            assert all(proc.returncode is None for proc in procs)
+            for n, port in enumerate(ports):
                 try:
                     status, body = await get(port, "/readyz")
-                    role = json.loads(body)["role"] if status == 200 else None
+                    roles[n] = json.loads(body)["role"] if status == 200 else None
                 except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-            roles.append(role)
+                    roles[n] = None
+            await asyncio.sleep(0.2)
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         results = [await asyncio.wait_for(proc.communicate(), 15) for proc in procs]
