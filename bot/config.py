@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Message texts appear in logs only when this is set (debugging a conversation with consent).
     log_content: bool = False
+    # "json" for log collectors: one JSON object per line, redacted like the text format.
+    log_format: str = "text"
+    # How long to wait for an unreachable database at start (retrying with backoff); 0: fail at once.
+    db_wait: timedelta = timedelta(0)
+    # host:port of the HTTP endpoint (/healthz, /readyz, /metrics); unset: no HTTP server.
+    http_listen: str | None = None
+    # Where members reach that HTTP server from outside (https://bot.example.org): online overview, calendars.
+    public_url: str | None = None
     # How long a push or deferred answer without an expiry of its own is worth trying.
     outbox_horizon: timedelta = timedelta(hours=24)
     # Platform user keys ("telegram:123", "matrix:@anna:example.org", "console:local") allowed to manage.
@@ -185,10 +193,38 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str | None) -> str | None:
         return async_database_url(value) if value is not None and value.strip() else None
 
-    @field_validator("outbox_horizon", mode="before")
+    @field_validator("outbox_horizon", "db_wait", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         return parse_duration(value)
+
+    @field_validator("db_wait")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must be a duration such as 60s, 5m or 0")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("text", "json"):
+            raise ValueError("must be 'text' or 'json'")
+        return value
+
+    @field_validator("http_listen")
+    @classmethod
+    def _listen_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        listen_address(value)
+        return value.strip()
+
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        """(host, port) of the HTTP endpoint, None when it is off."""
+        return listen_address(self.http_listen) if self.http_listen else None
 
     @field_validator("outbox_horizon")
     @classmethod
@@ -216,7 +252,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "telegram_base_url", "telegram_base_file_url", "telegram_webhook_url", "matrix_homeserver"
+        "telegram_base_url",
+        "telegram_base_file_url",
+        "telegram_webhook_url",
+        "matrix_homeserver",
+        "public_url",
     )
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
@@ -304,6 +344,14 @@ class Settings(BaseSettings):
             and self.matrix_user_id
             and (self.matrix_password or self.matrix_access_token)
         )
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """ "0.0.0.0:8080", "[::]:8080" or ":8080" (all interfaces) as (host, port); ValueError otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080")
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 def weekday_and_time(text: str) -> tuple[int, time]:

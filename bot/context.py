@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -13,8 +14,10 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.session import Database
 from bot.delivery import Transport
+from bot.metrics import ANSWER_SECONDS, UPDATES
 from bot.render import Renderer
 from bot.router import Response, Router
+from bot.services.calendar import CalendarFeeds
 from bot.services.conversations import Conversations
 from bot.services.dialogues import Dialogues
 from bot.services.discussion import DiscussionService
@@ -115,9 +118,19 @@ class AppContext:
     # The bot's own name per platform, as its adapter announced it ("telegram" -> "stadtretter_bot").
     handles: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def calendars(self) -> CalendarFeeds:
+        """Members' private calendar feeds (stateless: made on use)."""
+        return CalendarFeeds(self.db)
+
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Answer one message, press, reaction or reply (never raises, never sends)."""
-        return await self.router.dispatch(incoming, self)
+        started = time.perf_counter()
+        try:
+            return await self.router.dispatch(incoming, self)
+        finally:
+            UPDATES.labels(incoming.chat.platform).inc()
+            ANSWER_SECONDS.labels(incoming.chat.platform).observe(time.perf_counter() - started)
 
     async def answer(self, incoming: Incoming) -> Response:
         """Like `handle`, with the intent and the events the answer is about (for `stadtretter ask`)."""

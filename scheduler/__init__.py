@@ -67,7 +67,8 @@ class Scheduler:
         self.aps.start()
         self.outbox.start()
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, *, grace: float = 0.0) -> None:
+        """Stop the jobs; sends already started may finish within `grace` seconds."""
         if self.aps.running:
             self.aps.shutdown(wait=False)
-        await self.outbox.stop()
+        await self.outbox.stop(grace=grace)

@@ -155,7 +155,7 @@ async def _chat(settings: Settings) -> int:
 async def _db_upgrade(settings: Settings) -> int:
     from bot.db.session import Database
 
-    db = Database(settings.effective_database_url)
+    db = Database(settings.effective_database_url, wait=settings.db_wait.total_seconds())
     try:
         await db.upgrade()
     finally:

@@ -446,4 +446,14 @@ class ContributionMirror(Base):
     platform: Mapped[str] = mapped_column(String(20))
     chat_id: Mapped[str] = mapped_column(String(255))
     outbox_key: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class CalendarToken(Base):
+    """A member's private calendar feed address (`/kalender`): whoever knows the token reads the feed."""
+
+    __tablename__ = "calendar_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), unique=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]

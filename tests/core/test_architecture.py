@@ -34,6 +34,7 @@ LAYER_OF = {
     "bot.platforms": "adapters",
     "bot.app": "root",
     "bot.cli": "root",
+    "bot.web": "root",  # the HTTP face reads the database and the application's status
     "bot.__main__": "root",
 }
 BELOW = {

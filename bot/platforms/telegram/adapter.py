@@ -15,13 +15,13 @@ from aiohttp import web
 from telegram import BotCommand, ChatMemberUpdated, Message, MessageEntity, MessageOriginChannel, Update
 from telegram import User as TgUser
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.chat import ChatRef, Incoming, Kind, MessageRef, Person, Platform, Reply
 from bot.config import ConfigError, Settings
 from bot.context import Ports
-from bot.delivery import Rejected, TemporaryFailure, Unreachable
+from bot.delivery import PlatformUnavailable, Rejected, TemporaryFailure, Unreachable
 from bot.platforms.telegram.limits import SendLimits
 from bot.platforms.telegram.request import AiohttpRequest
 from bot.platforms.telegram.sender import TelegramSender
@@ -95,8 +95,10 @@ class TelegramAdapter:
         """Connect, register the commands, and start polling or the webhook; return once running."""
         try:
             await self._start()
-        except BaseException:
+        except BaseException as exc:
             await self.stop()
+            if isinstance(exc, NetworkError):  # also TimedOut: the Bot API is not reachable for now
+                raise PlatformUnavailable(f"Telegram Bot API not reachable: {type(exc).__name__}") from None
             raise
 
     async def _start(self) -> None:
