@@ -36,6 +36,7 @@ from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
 from bot.services.overview import OverviewService, Schedule
 from bot.services.registration import RegistrationService
+from bot.services.roles import RoleService
 from content.loader import ContentError
 from handlers import build_router
 from scheduler import Scheduler
@@ -107,8 +108,11 @@ async def build_context(
         messages=messages,
         subjects=SubjectRecorder(messages),
         overview=OverviewService(db, Schedule.of(settings)),
+        roles=RoleService(db, settings),
         demo_clock=demo_clock,
     )
+    if not read_only:
+        await ctx.roles.apply_settings(now=clock.now())
     await ctx.events.refresh(force=True)
     ctx.handles.update(await handles(db))
     return ctx

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     outbox_horizon: timedelta = timedelta(hours=24)
     # Platform user keys ("telegram:123", "matrix:@anna:example.org", "console:local") allowed to manage.
     managers: Annotated[list[str], NoDecode] = ["console:local"]
+    # Admins also give and take roles; both lists are stored as roles at every start.
+    admins: Annotated[list[str], NoDecode] = ["console:local"]
 
     telegram_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
@@ -163,7 +165,7 @@ class Settings(BaseSettings):
                 found.add(timedelta(minutes=int(duration.total_seconds() // 60)))
         return sorted(found, reverse=True)
 
-    @field_validator("managers", "matrix_allowed", "reminders", mode="before")
+    @field_validator("managers", "admins", "matrix_allowed", "reminders", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
@@ -225,12 +227,11 @@ class Settings(BaseSettings):
             raise ValueError("must be a full Matrix user id, e.g. @stadtretter:example.org")
         return value.strip() if value else value
 
-    @field_validator("managers")
+    @field_validator("managers", "admins")
     @classmethod
     def _manager_keys(cls, value: list[str]) -> list[str]:
         for entry in value:
-            platform, _, user = entry.partition(":")
-            if platform not in PLATFORMS or not user:
+            if not person_key_ok(entry):
                 raise ValueError(
                     f"{entry!r} is not platform:user-id (e.g. telegram:12345 or matrix:@anna:example.org)"
                 )
@@ -300,6 +301,16 @@ class Settings(BaseSettings):
             and self.matrix_user_id
             and (self.matrix_password or self.matrix_access_token)
         )
+
+
+def person_key_ok(key: str) -> bool:
+    """Whether `key` names a person as "telegram:12345", "matrix:@anna:example.org" or "console:local"."""
+    platform, _, user = key.partition(":")
+    if platform == "telegram":
+        return user.isascii() and user.isdigit()
+    if platform == "matrix":
+        return _MATRIX_USER.fullmatch(user) is not None
+    return platform in PLATFORMS and bool(user) and not any(ch.isspace() for ch in user)
 
 
 def weekday_and_time(text: str) -> tuple[int, time]:

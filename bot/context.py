@@ -11,6 +11,7 @@ from typing import Protocol
 from bot.chat import ChatRef, Incoming, Reply
 from bot.clock import Clock
 from bot.config import Settings
+from bot.db.models import Role
 from bot.db.session import Database
 from bot.delivery import Transport
 from bot.render import Renderer
@@ -22,6 +23,7 @@ from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
 from bot.services.overview import OverviewService
 from bot.services.registration import RegistrationService
+from bot.services.roles import RoleService
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +103,7 @@ class AppContext:
     messages: SentMessages
     subjects: SubjectRecorder
     overview: OverviewService
+    roles: RoleService
     demo_clock: bool = False
     transports: dict[str, Transport] = field(default_factory=dict)
     conversations: Conversations = field(default_factory=Conversations)
@@ -168,8 +171,7 @@ class AppContext:
         """The ports adapters are built with."""
         menu = tuple(
             MenuEntry(c.de[0], c.en[0], c.help_de, c.help_en)
-            for c in self.router.visible_commands()
-            if not c.managers_only
+            for c in self.router.visible_commands(Role.MEMBER)
         )
         names = frozenset(name for c in self.router.commands for name in (*c.de, *c.en))
         return Ports(

@@ -8,14 +8,17 @@ is looked up in the sent-messages log, the same on every platform.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from bot.access import MANAGER_PRIVATE, OPEN, Access, Verdict, decide, private_chat
 from bot.chat import ChatRef, Incoming, Kind, Person, Reply, emoji_key, split_subject
 from bot.config import Settings
+from bot.db.models import Role
 from bot.render import Renderer
 from bot.services.catalog import EventView
 from bot.services.items import ItemRef
@@ -29,12 +32,21 @@ logger = logging.getLogger(__name__)
 _COMMAND = re.compile(r"^[/!]([^\s@/!][^\s@]*)(?:@\S*)?(?:\s+(.*))?$", flags=re.S)
 
 
+class RoleLookup(Protocol):
+    async def role_of(self, key: str) -> Role: ...
+
+
 class RouterContext(Protocol):
     """What the router itself needs of the application context."""
 
     settings: Settings
     renderer: Renderer
     messages: SentMessages
+
+    @property
+    def roles(self) -> RoleLookup: ...
+
+    def chat_link(self, platform: str, payload: str = "") -> str | None: ...
 
 
 C = TypeVar("C", bound=RouterContext)
@@ -51,6 +63,8 @@ class Request:
     command: str | None = None
     # What the message replies or reacts to, e.g. "impulse:<slug>" (None when not known).
     subject: str | None = None
+    # The sender's role (looked up for commands only; free text is answered alike for everyone).
+    role: Role = Role.MEMBER
 
     @property
     def sender(self) -> Person:
@@ -88,15 +102,28 @@ class Command(Generic[C]):
     as_word: bool = False
     # With as_word: at most this many words may follow, so "Meine Frage ist ..." stays a question.
     word_max_args: int = 99
-    managers_only: bool = False
     hidden: bool = False
     # A reaction with this emoji on a message about "<reaction_on>:<id>" runs the command with the id.
     reaction: str | None = None
     reaction_on: str = "event"
+    # Who may run it and where; `access_for` decides per request for commands whose sub-commands differ.
+    access: Access = OPEN
+    access_for: Callable[[Request], Access] | None = None
 
     @property
     def name(self) -> str:
         return self.de[0]
+
+    @property
+    def managers_only(self) -> bool:
+        return self.access.role is not Role.MEMBER
+
+    def needs(self, request: Request) -> Access:
+        return self.access_for(request) if self.access_for is not None else self.access
+
+    def allowed(self, role: Role) -> bool:
+        """Whether `role` may run the command at all (what help and menus show)."""
+        return role.covers(self.access.role)
 
 
 @dataclass
@@ -120,10 +147,18 @@ class Router(Generic[C]):
         hidden: bool = False,
         reaction: str | None = None,
         reaction_on: str = "event",
+        role: Role = Role.MEMBER,
+        private: bool = False,
+        access: Callable[[Request], Access] | None = None,
     ) -> Callable[[F], F]:
-        """Register `func` under German and English names, e.g. ("anmelden", "register")."""
+        """Register `func` under German and English names, e.g. ("anmelden", "register").
+
+        `role` and `private` say who may run it and where (`managers_only` is short for a manager's
+        private command); `access` decides per request instead, from the arguments.
+        """
         de_names = (de,) if isinstance(de, str) else de
         en_names = (en,) if isinstance(en, str) else en
+        needed = MANAGER_PRIVATE if managers_only and role is Role.MEMBER else Access(role, private=private)
 
         def decorate(func: F) -> F:
             self._add(
@@ -135,10 +170,11 @@ class Router(Generic[C]):
                     help[1],
                     as_word,
                     word_max_args,
-                    managers_only,
                     hidden,
                     reaction,
                     reaction_on,
+                    needed,
+                    access,
                 )
             )
             return func
@@ -183,8 +219,9 @@ class Router(Generic[C]):
         if other._fallback is not None:
             self._fallback = other._fallback
 
-    def visible_commands(self) -> list[Command[C]]:
-        return [c for c in self.commands if not c.hidden]
+    def visible_commands(self, role: Role | None = None) -> list[Command[C]]:
+        """The commands shown in help and menus (only those `role` may run, when given)."""
+        return [c for c in self.commands if not c.hidden and (role is None or c.allowed(role))]
 
     def is_command(self, text: str) -> bool:
         """Whether `text` starts with one of our commands ("/termine", "!hilfe")."""
@@ -216,10 +253,10 @@ class Router(Generic[C]):
                     "unknown_command",
                     lang,
                     command=request.command,
-                    commands=self.visible_commands(),
+                    commands=self.visible_commands(Role.MEMBER),
                 )
-            if cmd is not None and cmd.managers_only and incoming.sender.key not in ctx.settings.managers:
-                return _reply(ctx, Intent.COMMAND, "managers_only", request.lang)
+            if cmd is not None:
+                return await self._authorised(cmd, request, ctx)
             result = await handler(request, ctx)
         except Exception:
             logger.exception(
@@ -230,6 +267,25 @@ class Router(Generic[C]):
             )
             return _reply(ctx, Intent.ERROR, "error", request.lang)
         return result if isinstance(result, Response) else Response(result)
+
+    async def _authorised(self, cmd: Command[C], request: Request, ctx: C) -> Response:
+        """Run a command through the access filter chain: refused, moved to the private chat, or run."""
+        request = dataclasses.replace(request, role=await ctx.roles.role_of(request.sender.key))
+        needed = cmd.needs(request)
+        verdict = decide(needed, request.role, request.incoming)
+        if verdict is Verdict.REFUSE:
+            template = "admins_only" if needed.role is Role.ADMIN else "managers_only"
+            return _reply(ctx, Intent.COMMAND, template, request.lang)
+        if verdict is Verdict.RUN:
+            return _response(await cmd.func(request, ctx))
+        # Asked in a group: the group sees a notice, the answer goes to the sender's private chat.
+        private = private_chat(request.incoming)
+        moved = dataclasses.replace(request, incoming=dataclasses.replace(request.incoming, chat=private))
+        response = _response(await cmd.func(moved, ctx))
+        link = ctx.chat_link(private.platform)
+        notice = Reply(ctx.renderer.render("private_only", request.lang, link=link))
+        answers = [dataclasses.replace(r, to=r.to or private, edit=False) for r in response.replies]
+        return dataclasses.replace(response, replies=[notice, *answers])
 
     async def _subject_of(self, incoming: Incoming, ctx: C) -> str | None:
         ref = incoming.reply_to
@@ -294,6 +350,10 @@ class Router(Generic[C]):
 
 # Presses and reactions act on the bot's own messages; membership changes concern the bot itself.
 _ALWAYS_ADDRESSED = frozenset({Kind.BUTTON, Kind.REACTION, Kind.JOINED, Kind.LEFT})
+
+
+def _response(result: HandlerResult) -> Response:
+    return result if isinstance(result, Response) else Response(result)
 
 
 def _reply(ctx: RouterContext, intent: Intent, template: str, lang: str, **values: object) -> Response:

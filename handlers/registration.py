@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.access import OPEN, Access
 from bot.chat import Button, Reply, about
 from bot.context import AppContext
 from bot.notices import calendar_button, cancel_button
@@ -86,11 +87,17 @@ async def consent(req: Request, ctx: AppContext) -> list[Reply]:
     return await register(req, ctx)
 
 
+def _cancel_access(req: Request) -> Access:
+    """Without an event, cancelling lists the sender's registrations: that belongs in the private chat."""
+    return OPEN if req.args else Access(private=True)
+
+
 @router.command(
     "abmelden",
     "cancel",
     as_word=True,
     reaction="❌",
+    access=_cancel_access,
     help=("Anmeldung zurücknehmen", "cancel a registration"),
 )
 async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
@@ -126,6 +133,7 @@ async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
     ("mine", "my"),
     as_word=True,
     word_max_args=1,
+    private=True,
     help=("Ihre Anmeldungen", "your registrations"),
 )
 async def mine(req: Request, ctx: AppContext) -> list[Reply]:

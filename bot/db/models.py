@@ -50,6 +50,29 @@ class RegistrationStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Role(StrEnum):
+    """What a person may do; each role includes the ones before it."""
+
+    MEMBER = "member"
+    MANAGER = "manager"  # content, impulses, overview, exports, targets
+    ADMIN = "admin"  # also gives and takes roles
+
+    @property
+    def rank(self) -> int:
+        return _ROLE_RANK[self]
+
+    def covers(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+_ROLE_RANK = {Role.MEMBER: 0, Role.MANAGER: 1, Role.ADMIN: 2}
+
+
+class RoleSource(StrEnum):
+    SETTINGS = "settings"  # BOT_ADMINS / BOT_MANAGERS, applied again at every start
+    INVITATION = "invitation"  # given through an invitation; stays until revoked
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENDING = "sending"
@@ -366,3 +389,22 @@ class SentMessage(Base):
     message_id: Mapped[str] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
+
+
+class RoleGrant(Base):
+    """A person's role above member (people without a row are members)."""
+
+    __tablename__ = "roles"
+    __table_args__ = (
+        UniqueConstraint("platform", "user_id"),
+        status_check("role", Role, "ck_roles_role"),
+        status_check("source", RoleSource, "ck_roles_source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(StatusType(Role))
+    source: Mapped[RoleSource] = mapped_column(StatusType(RoleSource))
+    granted_by: Mapped[str | None] = mapped_column(String(255))
+    granted_at: Mapped[datetime]

@@ -284,31 +284,36 @@ class RegistrationService:
                 mark.through = max(mark.through, through)
             return added
 
-    async def attendees_csv(self, event: EventView, *, tz_format: Callable[[datetime], str]) -> bytes:
-        """CSV of the event's registrations for managers (cells cannot start spreadsheet formulas)."""
+    async def attendees_csv(
+        self, event: EventView | None, *, tz_format: Callable[[datetime], str]
+    ) -> tuple[bytes, int]:
+        """CSV of an event's registrations for managers, or of all events (`None`, with an event column),
+        and its number of rows; cells cannot start spreadsheet formulas."""
+        query = (
+            select(Registration, Member, Event.slug)
+            .join(Member, Member.id == Registration.member_id)
+            .join(Event, Event.id == Registration.event_id)
+            .where(Registration.status != CANCELLED)
+        )
+        if event is not None:
+            query = query.where(Registration.event_id == event.id)
+        order = (Registration.status, Registration.queued_at, Registration.id)
         async with self.db.sessions() as session:
-            rows = (
-                await session.execute(
-                    select(Registration, Member)
-                    .join(Member, Member.id == Registration.member_id)
-                    .where(Registration.event_id == event.id, Registration.status != CANCELLED)
-                    .order_by(Registration.status, Registration.queued_at, Registration.id)
-                )
-            ).all()
+            rows = (await session.execute(query.order_by(Event.starts_at, Event.slug, *order))).all()
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";")
-        writer.writerow(["status", "name", "platform", "user_id", "registered_at"])
-        for reg, member in rows:
-            writer.writerow(
-                [
-                    _cell(reg.status),
-                    _cell(member.display_name),
-                    _cell(member.platform),
-                    _cell(member.user_id),
-                    tz_format(reg.queued_at),
-                ]
-            )
-        return ("\ufeff" + out.getvalue()).encode("utf-8")
+        header = ["status", "name", "platform", "user_id", "registered_at"]
+        writer.writerow(header if event is not None else ["event", *header])
+        for reg, member, slug in rows:
+            cells = [
+                _cell(reg.status),
+                _cell(member.display_name),
+                _cell(member.platform),
+                _cell(member.user_id),
+                tz_format(reg.queued_at),
+            ]
+            writer.writerow(cells if event is not None else [_cell(slug), *cells])
+        return ("\ufeff" + out.getvalue()).encode("utf-8"), len(rows)
 
     async def _lock_event(self, session: AsyncSession, event_id: int) -> Event | None:
         query = select(Event).where(Event.id == event_id)
