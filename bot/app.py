@@ -35,6 +35,7 @@ from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
 from bot.services.overview import OverviewService, Schedule
+from bot.services.privacy import PrivacyService
 from bot.services.registration import RegistrationService
 from bot.services.roles import RoleService
 from content.loader import ContentError
@@ -95,6 +96,7 @@ async def build_context(
         raise
     outbox = Outbox(db)
     messages = SentMessages(db, clock)
+    registrations = RegistrationService(db, clock, outbox, notices, language=settings.language)
     ctx = AppContext(
         settings=settings,
         clock=clock,
@@ -103,12 +105,13 @@ async def build_context(
         router=build_router(),
         events=EventService(db),
         members=MemberService(db),
-        registrations=RegistrationService(db, clock, outbox, notices, language=settings.language),
+        registrations=registrations,
         outbox=outbox,
         messages=messages,
         subjects=SubjectRecorder(messages),
         overview=OverviewService(db, Schedule.of(settings)),
         roles=RoleService(db, settings),
+        privacy=PrivacyService(db, registrations),
         demo_clock=demo_clock,
     )
     if not read_only:

@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     # Admins also give and take roles; both lists are stored as roles at every start.
     admins: Annotated[list[str], NoDecode] = ["console:local"]
 
+    # Data protection: who is responsible (named in the privacy notice) and the full notice's address.
+    privacy_contact: str = ""
+    privacy_url: str | None = None
+
     telegram_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
@@ -214,7 +218,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "telegram_base_url", "telegram_base_file_url", "telegram_webhook_url", "matrix_homeserver"
+        "telegram_base_url",
+        "telegram_base_file_url",
+        "telegram_webhook_url",
+        "matrix_homeserver",
+        "privacy_url",
     )
     @classmethod
     def _urls(cls, value: str | None) -> str | None:

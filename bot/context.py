@@ -22,6 +22,8 @@ from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
 from bot.services.overview import OverviewService
+from bot.services.pending import PendingQuestions
+from bot.services.privacy import PrivacyService
 from bot.services.registration import RegistrationService
 from bot.services.roles import RoleService
 
@@ -104,9 +106,12 @@ class AppContext:
     subjects: SubjectRecorder
     overview: OverviewService
     roles: RoleService
+    privacy: PrivacyService
     demo_clock: bool = False
     transports: dict[str, Transport] = field(default_factory=dict)
     conversations: Conversations = field(default_factory=Conversations)
+    # The yes/no question each person was asked last (a typed "ja" answers it).
+    pending: PendingQuestions = field(default_factory=PendingQuestions)
     # The bot's own name per platform, as its adapter announced it ("telegram" -> "stadtretter_bot").
     handles: dict[str, str] = field(default_factory=dict)
 

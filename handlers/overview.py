@@ -15,6 +15,7 @@ from bot.notices.overview import overview_renderer
 from bot.router import Request, Router
 from bot.services.overview import Audience, Overview, Target, assemble
 from bot.text import fold
+from handlers.common import consent_buttons
 
 router: Router[AppContext] = Router()
 
@@ -214,11 +215,10 @@ async def subscribe(req: Request, ctx: AppContext) -> list[Reply]:
         return [Reply(ctx.render("subscription", req.lang, case="private_only", link=link, when=when))]
     if not await ctx.registrations.has_consent(req.sender):
         if not set(_words(req.args)) & YES_WORDS:
-            agree = "✅ Einverstanden" if req.lang == "de" else "✅ I agree"
             return [
                 Reply(
                     ctx.render("subscription", req.lang, case="consent", when=when),
-                    buttons=((Button(agree, "/abo ja"),),),
+                    buttons=consent_buttons(req, ctx, "/abo ja"),
                 )
             ]
         await ctx.registrations.give_consent(req.sender)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -106,6 +107,34 @@ def status_check(column: str, enum: type[StrEnum], name: str) -> CheckConstraint
     """Only the enum's values fit the column (also for writes that bypass the models)."""
     allowed = ", ".join(f"'{member.value}'" for member in enum)
     return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+NAMES_PERSON = "names_person"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonMarker:
+    """How a column names a person, so export and erasure find every row about them by reading the schema.
+
+    `how`: "member" holds members.id; "user" holds the platform user id (or their private chat's id)
+    beside the platform column `platform`; "key" holds "platform:id"; "row" names the person of a row
+    another marked column finds (a display name). `erase`: "delete" the row, or "null" the column when
+    the row means something without the person (an anonymous registration still counts a seat).
+    """
+
+    how: Literal["member", "user", "key", "row"]
+    platform: str | None = None
+    erase: Literal["delete", "null"] = "delete"
+
+
+def names_person(
+    how: Literal["member", "user", "key", "row"],
+    *,
+    platform: str | None = None,
+    erase: Literal["delete", "null"] = "delete",
+) -> dict[str, Any]:
+    """Column info marking a column that names a person (see PersonMarker)."""
+    return {NAMES_PERSON: PersonMarker(how, platform, erase)}
 
 
 class Base(DeclarativeBase):
@@ -249,8 +278,8 @@ class Member(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
-    user_id: Mapped[str] = mapped_column(String(255))
-    display_name: Mapped[str] = mapped_column(String(255), default="")
+    user_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
+    display_name: Mapped[str] = mapped_column(String(255), default="", info=names_person("row"))
     language: Mapped[str | None] = mapped_column(String(5))
     consent_at: Mapped[datetime | None]
     unreachable_at: Mapped[datetime | None]
@@ -270,7 +299,10 @@ class Registration(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    # NULL once the member was erased: an anonymous row keeps the event's counts.
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True, info=names_person("member", erase="null")
+    )
     status: Mapped[RegistrationStatus] = mapped_column(StatusType(RegistrationStatus))
     created_at: Mapped[datetime]
     # Waitlist order: the time the member (re)joined; promotion takes the oldest.
@@ -287,7 +319,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)
     platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     is_private: Mapped[bool]
     payload: Mapped[dict[str, Any]]
     status: Mapped[OutboxStatus] = mapped_column(StatusType(OutboxStatus), index=True)
@@ -340,7 +372,7 @@ class OverviewTarget(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     kind: Mapped[TargetKind] = mapped_column(StatusType(TargetKind))
     status: Mapped[TargetStatus] = mapped_column(StatusType(TargetStatus), index=True)
     title: Mapped[str] = mapped_column(String(255), default="")
@@ -348,8 +380,10 @@ class OverviewTarget(Base):
     overview: Mapped[bool] = mapped_column(Boolean, default=True)
     impulses: Mapped[bool] = mapped_column(Boolean, default=True)
     # A member's own chat names the member (their data: export and deletion go with them).
-    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
-    added_by: Mapped[str | None] = mapped_column(String(255))
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True, info=names_person("member")
+    )
+    added_by: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -385,7 +419,7 @@ class SentMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     message_id: Mapped[str] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
@@ -403,8 +437,8 @@ class RoleGrant(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
-    user_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     role: Mapped[Role] = mapped_column(StatusType(Role))
     source: Mapped[RoleSource] = mapped_column(StatusType(RoleSource))
-    granted_by: Mapped[str | None] = mapped_column(String(255))
+    granted_by: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
     granted_at: Mapped[datetime]

@@ -41,6 +41,12 @@ TABLE: dict[str, tuple[Role, bool]] = {
     "/export": (MANAGER, PRIVATE),
     "/export alle": (MANAGER, PRIVATE),
     "/ich": (M, ANYWHERE),
+    "/datenschutz": (M, ANYWHERE),
+    "/einwilligung": (M, PRIVATE),
+    "/meinedaten": (M, PRIVATE),
+    "/loeschen": (M, PRIVATE),
+    "/ja": (M, ANYWHERE),
+    "/nein": (M, ANYWHERE),
 }
 # In a group or room, switching the overview is a manager's matter (in a private chat it subscribes).
 GROUP_ONLY: dict[str, tuple[Role, bool]] = {"/wochenuebersicht an": (MANAGER, ANYWHERE)}
@@ -96,6 +102,7 @@ async def test_every_command_with_every_role_in_private_and_in_groups(ctx: AppCo
         for chat in (mine, group):
             lines = {**TABLE, **(GROUP_ONLY if not chat.is_private else {})}
             for line, (needed, private) in lines.items():
+                ctx.pending.forget(sender.key)  # a bare "/ja" here answers nothing asked before
                 before = await row_counts(ctx)
                 replies = await ctx.handle(Incoming(chat, sender, line))
                 where = f"{line} by {role} in {'private' if chat.is_private else 'group'}"

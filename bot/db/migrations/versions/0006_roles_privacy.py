@@ -1,4 +1,4 @@
-"""roles in the database
+"""roles in the database; registrations outlive an erased member anonymously
 
 Revision ID: 0006
 Revises: 0005
@@ -29,5 +29,12 @@ def upgrade() -> None:
     )
 
 
+    with op.batch_alter_table("registrations") as batch:
+        batch.alter_column("member_id", existing_type=sa.Integer(), nullable=True)
+
+
 def downgrade() -> None:
+    op.execute("DELETE FROM registrations WHERE member_id IS NULL")
+    with op.batch_alter_table("registrations") as batch:
+        batch.alter_column("member_id", existing_type=sa.Integer(), nullable=False)
     op.drop_table("roles")

@@ -1,0 +1,139 @@
+"""A person's data: everything stored about them (export) and erasing it (deletion), found from the schema.
+
+Every column that names a person carries a `names_person` marker (bot/db/models.py); export and erasure
+read those markers, so a new table is covered the moment its columns are marked (a test fails on a table
+with person-like columns that are not).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Column, ColumnElement, Table, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.chat import Person
+from bot.db.models import NAMES_PERSON, Base, Member, PersonMarker, Registration, RegistrationStatus
+from bot.db.session import Database
+from bot.services.catalog import EventView
+from bot.services.registration import Outcome, RegistrationService
+
+logger = logging.getLogger(__name__)
+
+
+def marked_columns() -> Iterator[tuple[Table, Column[Any], PersonMarker]]:
+    """Every column marked as naming a person, dependent tables first (so rows go before what they name)."""
+    for table in reversed(Base.metadata.sorted_tables):
+        for column in table.columns:
+            marker = column.info.get(NAMES_PERSON)
+            if isinstance(marker, PersonMarker):
+                yield table, column, marker
+
+
+@dataclass
+class PersonData:
+    """What is stored about one person: rows per table (JSON-ready), and whether a member row exists."""
+
+    key: str
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.tables.values())
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(rows) for name, rows in self.tables.items() if rows}
+
+
+def _condition(
+    table: Table, column: Column[Any], marker: PersonMarker, person: Person, member_id: int | None
+) -> ColumnElement[bool] | None:
+    """Which rows of `table` the marked column says are about `person` (None: no way to tell)."""
+    if marker.how == "member":
+        return None if member_id is None else column == member_id
+    if marker.how == "user" and marker.platform is not None:
+        return (table.c[marker.platform] == person.platform) & (column == person.id)
+    if marker.how == "key":
+        return column == f"{person.platform}:{person.id}"
+    return None
+
+
+def _json(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+class PrivacyService:
+    def __init__(self, db: Database, registrations: RegistrationService) -> None:
+        self.db = db
+        self.registrations = registrations
+
+    async def _member_id(self, session: AsyncSession, person: Person) -> int | None:
+        return await session.scalar(
+            select(Member.id).where(Member.platform == person.platform, Member.user_id == person.id)
+        )
+
+    async def export(self, person: Person) -> PersonData:
+        """Every row any marked column finds for the person."""
+        data = PersonData(f"{person.platform}:{person.id}")
+        async with self.db.sessions() as session:
+            member_id = await self._member_id(session, person)
+            found: dict[str, tuple[Table, list[ColumnElement[bool]]]] = {}
+            for table, column, marker in marked_columns():
+                where = _condition(table, column, marker, person, member_id)
+                if where is not None:
+                    found.setdefault(table.name, (table, []))[1].append(where)
+            for name, (table, conditions) in found.items():
+                rows = (await session.execute(select(table).where(or_(*conditions)))).mappings().all()
+                if rows:
+                    data.tables[name] = [{k: _json(v) for k, v in row.items()} for row in rows]
+        return data
+
+    async def erase(self, person: Person, events: dict[int, EventView]) -> dict[str, int]:
+        """Erase the person everywhere: their upcoming registrations are cancelled first (the waitlist moves
+        up and the next person is told), then in one transaction every row naming them is deleted, or made
+        anonymous where it still counts. Returns the rows changed per table."""
+        cancelled = 0
+        for event_id in await self._active_registrations(person):
+            view = events.get(event_id)
+            if (
+                view is not None
+                and (await self.registrations.cancel(person, view)).outcome is Outcome.CANCELLED
+            ):
+                cancelled += 1
+        changed: dict[str, int] = {}
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            member_id = await self._member_id(session, person)
+            for table, column, marker in marked_columns():
+                where = _condition(table, column, marker, person, member_id)
+                if where is None:
+                    continue
+                if marker.erase == "null":
+                    result = await session.execute(update(table).where(where).values({column.name: None}))
+                else:
+                    result = await session.execute(delete(table).where(where))
+                count = getattr(result, "rowcount", 0) or 0
+                if count:
+                    changed[table.name] = changed.get(table.name, 0) + count
+        logger.info("person erased: %d registration(s) cancelled, rows changed %s", cancelled, changed)
+        return changed
+
+    async def _active_registrations(self, person: Person) -> list[int]:
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(Registration.event_id)
+                .join(Member, Member.id == Registration.member_id)
+                .where(
+                    Member.platform == person.platform,
+                    Member.user_id == person.id,
+                    Registration.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)),
+                )
+            )
+            return list(rows)
