@@ -22,6 +22,7 @@ from bot.notices import Notices
 from bot.platforms.console import ConsoleAdapter
 from bot.render import Renderer
 from bot.services.appstate import handles, remember_handles
+from bot.services.audit import AuditLog
 from bot.services.content import (
     ContentSourceMismatch,
     prepare_content,
@@ -112,6 +113,7 @@ async def build_context(
         overview=OverviewService(db, Schedule.of(settings)),
         roles=RoleService(db, settings),
         privacy=PrivacyService(db, registrations),
+        audit=AuditLog(db),
         demo_clock=demo_clock,
     )
     if not read_only:

@@ -16,6 +16,7 @@ from bot.db.session import Database
 from bot.delivery import Transport
 from bot.render import Renderer
 from bot.router import Response, Router
+from bot.services.audit import AuditLog
 from bot.services.conversations import Conversations
 from bot.services.events import EventService
 from bot.services.members import MemberService
@@ -107,6 +108,7 @@ class AppContext:
     overview: OverviewService
     roles: RoleService
     privacy: PrivacyService
+    audit: AuditLog
     demo_clock: bool = False
     transports: dict[str, Transport] = field(default_factory=dict)
     conversations: Conversations = field(default_factory=Conversations)

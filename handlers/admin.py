@@ -36,6 +36,7 @@ async def export(req: Request, ctx: AppContext) -> list[Reply]:
     # "alle" is never a search: it would fuzzy-match a title such as "… aller Zeiten".
     if fold(req.args).strip(" .!") in ALL_WORDS:
         data, rows = await ctx.registrations.attendees_csv(None, tz_format=local)
+        await ctx.audit.record("export", actor=req.sender.key, now=ctx.clock.now(), detail=f"alle ({rows})")
         return [
             Reply(
                 ctx.render("export", req.lang, event=None, rows=rows),
@@ -45,7 +46,10 @@ async def export(req: Request, ctx: AppContext) -> list[Reply]:
     event, replies = await resolve_event(req, ctx, action="export")
     if event is None:
         return replies
-    data, _ = await ctx.registrations.attendees_csv(event, tz_format=local)
+    data, rows = await ctx.registrations.attendees_csv(event, tz_format=local)
+    await ctx.audit.record(
+        "export", actor=req.sender.key, now=ctx.clock.now(), detail=f"{event.slug} ({rows})"
+    )
     confirmed, waitlisted = await ctx.registrations.counts(event.id)
     return [
         Reply(

@@ -9,6 +9,7 @@ from bot.context import AppContext
 from bot.router import Request, Response, Router
 from bot.services.questions import Intent
 from handlers.registration import register
+from handlers.roles import accept_from_start
 
 router: Router[AppContext] = Router()
 
@@ -17,6 +18,8 @@ router: Router[AppContext] = Router()
 async def start(req: Request, ctx: AppContext) -> list[Reply] | Response:
     """Greet a new member; a deep-link payload opens the registration for that event."""
     payload = req.args.strip()
+    if payload.startswith("rolle-"):
+        return await accept_from_start(req, ctx, payload.removeprefix("rolle-"))
     if payload.startswith(("anmelden-", "register-")):
         slug = payload.split("-", 1)[1]
         return await register(dataclasses.replace(req, args=slug, command="anmelden"), ctx)

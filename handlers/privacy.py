@@ -77,7 +77,9 @@ async def my_data(req: Request, ctx: AppContext) -> list[Reply]:
     data = await ctx.privacy.export(req.sender)
     if data.empty:
         return [Reply(ctx.render("privacy", req.lang, case="nothing"))]
-    payload = {"person": data.key, "exported_at": ctx.clock.now().isoformat(), "tables": data.tables}
+    now = ctx.clock.now()
+    await ctx.audit.record("data_export", actor=data.key, now=now, subject=data.key)
+    payload = {"person": data.key, "exported_at": now.isoformat(), "tables": data.tables}
     raw = json.dumps(payload, ensure_ascii=False, indent=2).encode("utf-8")
     summary = ctx.render("privacy", req.lang, case="summary", counts=data.counts())
     return [Reply(summary, attachment=Attachment("meine-daten.json", "application/json", raw))]
@@ -108,7 +110,7 @@ async def erase(req: Request, ctx: AppContext) -> list[Reply]:
             ),
         )
         return [Reply(ctx.render("privacy", req.lang, case="confirm", counts=data.counts()), buttons=buttons)]
-    changed = await ctx.privacy.erase(req.sender, ctx.events.catalog.by_id)
+    changed = await ctx.privacy.erase(req.sender, ctx.events.catalog.by_id, actor="self", now=ctx.clock.now())
     ctx.pending.forget(req.sender.key)
     ctx.conversations.forget(req.chat.key)
     return [

@@ -442,3 +442,33 @@ class RoleGrant(Base):
     source: Mapped[RoleSource] = mapped_column(StatusType(RoleSource))
     granted_by: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
     granted_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Who did what to roles and people's data, and when: grants, revocations, invitations, exports."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    # "platform:id", or a word such as "settings" or "cli"; NULL once that person was erased.
+    actor: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
+    detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class Invitation(Base):
+    """A one-time invitation to a role: only the token's hash is kept; valid until `expires_at`, once."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (status_check("role", Role, "ck_invitations_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(StatusType(Role))
+    created_by: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.chat import Person
 from bot.db.models import NAMES_PERSON, Base, Member, PersonMarker, Registration, RegistrationStatus
 from bot.db.session import Database
+from bot.services.audit import record_in
 from bot.services.catalog import EventView
 from bot.services.registration import Outcome, RegistrationService
 
@@ -96,7 +97,9 @@ class PrivacyService:
                     data.tables[name] = [{k: _json(v) for k, v in row.items()} for row in rows]
         return data
 
-    async def erase(self, person: Person, events: dict[int, EventView]) -> dict[str, int]:
+    async def erase(
+        self, person: Person, events: dict[int, EventView], *, actor: str | None, now: datetime
+    ) -> dict[str, int]:
         """Erase the person everywhere: their upcoming registrations are cancelled first (the waitlist moves
         up and the next person is told), then in one transaction every row naming them is deleted, or made
         anonymous where it still counts. Returns the rows changed per table."""
@@ -122,6 +125,9 @@ class PrivacyService:
                 count = getattr(result, "rowcount", 0) or 0
                 if count:
                     changed[table.name] = changed.get(table.name, 0) + count
+            # The entry names nobody: the person is gone, and their own request is "self".
+            detail = ", ".join(f"{name} {count}" for name, count in sorted(changed.items()))
+            record_in(session, "erase", actor=actor, now=now, detail=f"cancelled {cancelled}; {detail}")
         logger.info("person erased: %d registration(s) cancelled, rows changed %s", cancelled, changed)
         return changed
 

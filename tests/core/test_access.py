@@ -47,6 +47,11 @@ TABLE: dict[str, tuple[Role, bool]] = {
     "/loeschen": (M, PRIVATE),
     "/ja": (M, ANYWHERE),
     "/nein": (M, ANYWHERE),
+    "/einladen manager": (ADMIN, PRIVATE),
+    "/rolle abc": (M, PRIVATE),
+    "/rollen": (ADMIN, PRIVATE),
+    "/entziehen telegram:1": (ADMIN, PRIVATE),
+    "/protokoll": (ADMIN, PRIVATE),
 }
 # In a group or room, switching the overview is a manager's matter (in a private chat it subscribes).
 GROUP_ONLY: dict[str, tuple[Role, bool]] = {"/wochenuebersicht an": (MANAGER, ANYWHERE)}
