@@ -1,4 +1,4 @@
-"""Command line: `stadtretter run | chat | ask | db | content | overview` (also `python -m bot`)."""
+"""Command line: `stadtretter run | chat | ask | db | content | overview | member | audit` (python -m bot)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_overview(sub, "overview")
     add_overview(sub, "digest")
+    from bot.cli.member import add_parsers as add_member
+
+    add_member(sub)
     return parser
 
 
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stadtretter: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    quiet = command in ("ask", "chat", "overview", "digest") or (
+    quiet = command in ("ask", "chat", "overview", "digest", "member", "audit") or (
         command == "run" and not (settings.telegram_enabled or settings.matrix_enabled)
     )
     setup_logging(settings, level="WARNING" if quiet else None)
@@ -101,6 +104,12 @@ def _dispatch(command: str, settings: Settings, args: argparse.Namespace) -> int
         return asyncio.run(ask(settings, args))
     if command == "db":
         return asyncio.run(_db_upgrade(settings))
+    if command in ("member", "audit"):
+        from bot.cli import member
+
+        return asyncio.run(
+            member.member(settings, args) if command == "member" else member.audit(settings, args)
+        )
     if command in ("overview", "digest"):
         from bot.cli.overview import overview
 
