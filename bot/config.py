@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     # Data protection: who is responsible (named in the privacy notice) and the full notice's address.
     privacy_contact: str = ""
     privacy_url: str | None = None
+    # How long data about people is kept (days); a daily job deletes or anonymises what is older.
+    keep_pushes_days: int = Field(default=30, ge=1, le=3650)
+    keep_sent_messages_days: int = Field(default=90, ge=1, le=3650)
+    keep_registrations_days: int = Field(default=365, ge=1, le=3650)
+    # More messages a minute from one person get one polite notice, then are dropped (0: no limit).
+    flood_per_minute: int = Field(default=20, ge=0)
 
     telegram_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"

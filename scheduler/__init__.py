@@ -11,7 +11,7 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import AppContext
-from scheduler.jobs import enqueue_reminders, reload_content, send_overview_if_due
+from scheduler.jobs import enforce_keeping, enqueue_reminders, reload_content, send_overview_if_due
 from scheduler.outbox import OutboxWorker
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,17 @@ class Scheduler:
             self._reminders, "interval", minutes=5, id="reminders", coalesce=True, max_instances=1
         )
         self.aps.add_job(self._overview, "interval", minutes=1, id="overview", coalesce=True, max_instances=1)
+        # Keeping limits: daily, and once right after the start (a bot restarted daily still keeps them).
+        self.aps.add_job(
+            enforce_keeping,
+            "interval",
+            days=1,
+            args=[ctx],
+            id="keeping",
+            coalesce=True,
+            max_instances=1,
+        )
+        self.aps.add_job(enforce_keeping, args=[ctx], id="keeping_at_start")  # runs once, right away
 
     async def _reminders(self) -> None:
         if await enqueue_reminders(self.ctx):

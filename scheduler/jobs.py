@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import timedelta
 
 from bot.context import AppContext
 from bot.notices import Notices
 from bot.notices.overview import overview_renderer
+from bot.services.privacy import KeepingLimits
 
 logger = logging.getLogger(__name__)
 
@@ -38,3 +40,14 @@ async def send_overview_if_due(ctx: AppContext) -> tuple[str, int] | None:
     return await ctx.overview.run_due(
         ctx.clock.now(), ctx.events.catalog, ctx.events.items, overview_renderer(ctx), platforms=None
     )
+
+
+async def enforce_keeping(ctx: AppContext) -> dict[str, int]:
+    """Delete or anonymise what is older than the keeping limits (daily, and once at start)."""
+    settings = ctx.settings
+    limits = KeepingLimits(
+        pushes=timedelta(days=settings.keep_pushes_days),
+        sent_messages=timedelta(days=settings.keep_sent_messages_days),
+        registrations=timedelta(days=settings.keep_registrations_days),
+    )
+    return await ctx.privacy.enforce_keeping(limits, now=ctx.clock.now())

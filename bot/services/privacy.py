@@ -10,14 +10,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, delete, or_, select, update
+from sqlalchemy import Column, ColumnElement, Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import Person
-from bot.db.models import NAMES_PERSON, Base, Member, PersonMarker, Registration, RegistrationStatus
+from bot.db.models import (
+    NAMES_PERSON,
+    Base,
+    Event,
+    Member,
+    OutboxBody,
+    OutboxMessage,
+    OutboxStatus,
+    PersonMarker,
+    Registration,
+    RegistrationStatus,
+    SentMessage,
+)
 from bot.db.session import Database
 from bot.services.audit import record_in
 from bot.services.catalog import EventView
@@ -69,6 +81,19 @@ def _json(value: object) -> object:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class KeepingLimits:
+    """How long data about people is kept (BOT_KEEP_*_DAYS)."""
+
+    pushes: timedelta = timedelta(days=30)
+    sent_messages: timedelta = timedelta(days=90)
+    registrations: timedelta = timedelta(days=365)
+
+
+# Outbox rows that are done: delivered, or given up on. Pending and sending rows are never removed here.
+_FINISHED = (OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.UNREACHABLE, OutboxStatus.EXPIRED)
 
 
 class PrivacyService:
@@ -143,3 +168,43 @@ class PrivacyService:
                 )
             )
             return list(rows)
+
+    async def enforce_keeping(self, limits: KeepingLimits, *, now: datetime) -> dict[str, int]:
+        """Delete finished pushes and sent-message records past their limit; make registrations of events
+        that ended longer ago than the limit anonymous (the counts stay). Returns rows changed per kind."""
+        done: dict[str, int] = {}
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            pushes = await session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.status.in_(_FINISHED), OutboxMessage.created_at < now - limits.pushes
+                )
+            )
+            used = select(OutboxMessage.body_id).where(OutboxMessage.body_id.is_not(None))
+            bodies = await session.execute(
+                delete(OutboxBody).where(
+                    OutboxBody.id.not_in(used), OutboxBody.created_at < now - limits.pushes
+                )
+            )
+            records = await session.execute(
+                delete(SentMessage).where(SentMessage.created_at < now - limits.sent_messages)
+            )
+            ended = select(Event.id).where(
+                func.coalesce(Event.ends_at, Event.starts_at) < now - limits.registrations
+            )
+            registrations = await session.execute(
+                update(Registration)
+                .where(Registration.event_id.in_(ended), Registration.member_id.is_not(None))
+                .values(member_id=None)
+            )
+            for name, result in (
+                ("pushes", pushes),
+                ("bodies", bodies),
+                ("sent_messages", records),
+                ("registrations", registrations),
+            ):
+                count = getattr(result, "rowcount", 0) or 0
+                if count:
+                    done[name] = count
+        if done:
+            logger.info("keeping limits applied: %s", done)
+        return done

@@ -128,3 +128,34 @@ async def test_erasure_asks_first_and_cancelling_keeps_everything(ctx: AppContex
     await say_as(ctx, ZORA, "/loeschen")
     assert "nichts gelöscht" in text_of(await say_as(ctx, ZORA, "/loeschen abbrechen", button=True))
     assert await row_counts(ctx) == before
+
+
+async def test_the_keeping_job_deletes_old_records_and_anonymises_old_registrations(ctx: AppContext) -> None:
+    from datetime import timedelta
+
+    from scheduler.jobs import enforce_keeping
+
+    await ctx.registrations.give_consent(ZORA)
+    await say_as(ctx, ZORA, f"/anmelden {THINIUS}")
+    start = ctx.clock.now()
+    done = ChatRef("telegram", ZORA.id)
+    await ctx.outbox.enqueue("old-sent", done, Reply("alt"), now=start)
+    await ctx.outbox.enqueue("old-pending", done, Reply("wartet"), now=start)
+    async with ctx.db.sessions.begin() as session:
+        await session.execute(
+            OutboxMessage.__table__.update().where(OutboxMessage.key == "old-sent").values(status="sent")
+        )
+    ctx.subjects.add(done, "5", f"event:{THINIUS}")
+    await ctx.subjects.stop()
+    assert ctx.clock.fixed is not None
+    ctx.clock.fixed = start + timedelta(days=31)
+    assert await enforce_keeping(ctx) == {"pushes": 1}
+    ctx.clock.fixed = start + timedelta(days=91)
+    assert await enforce_keeping(ctx) == {"sent_messages": 1}
+    assert await statuses(ctx) == {ZORA.id: "confirmed"}  # the event ended less than a year ago
+    ctx.clock.fixed = start + timedelta(days=400)
+    assert await enforce_keeping(ctx) == {"registrations": 1}
+    assert await statuses(ctx) == {}
+    async with ctx.db.sessions() as session:
+        keys = list(await session.scalars(select(OutboxMessage.key)))
+        assert keys == ["old-pending"]  # what is not delivered yet is never removed here
