@@ -7,8 +7,10 @@ check roles. Each filter looks at one thing and either passes or decides; the fi
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.chat import ChatRef, Incoming
@@ -59,3 +61,41 @@ def decide(needed: Access, role: Role, incoming: Incoming, chain: tuple[Filter, 
 def private_chat(incoming: Incoming) -> ChatRef:
     """The sender's private chat with the bot (adapters find or open it from the user id)."""
     return ChatRef(incoming.sender.platform, incoming.sender.id, is_private=True)
+
+
+class Flood(StrEnum):
+    OK = "ok"
+    NOTICE = "notice"  # the first message over the limit: one polite notice
+    DROP = "drop"  # further ones within the minute: no answer, nothing written
+
+
+@dataclass
+class FloodGate:
+    """Messages per person in the last minute (in memory; the console's person is never limited)."""
+
+    window: float = 60.0
+    _seen: dict[str, deque[float]] = field(default_factory=dict)
+    _noticed: set[str] = field(default_factory=set)
+
+    def check(self, incoming: Incoming, limit: int, *, now: float | None = None) -> Flood:
+        if limit <= 0 or incoming.sender.platform == "console":
+            return Flood.OK
+        key = incoming.sender.key
+        moment = time.monotonic() if now is None else now
+        seen = self._seen.setdefault(key, deque())
+        while seen and seen[0] <= moment - self.window:
+            seen.popleft()
+        if len(seen) < limit:
+            seen.append(moment)
+            self._noticed.discard(key)
+            if len(self._seen) > 50_000:
+                self._forget_quiet(moment)
+            return Flood.OK
+        if key in self._noticed:
+            return Flood.DROP
+        self._noticed.add(key)
+        return Flood.NOTICE
+
+    def _forget_quiet(self, moment: float) -> None:
+        for key in [k for k, times in self._seen.items() if not times or times[-1] <= moment - self.window]:
+            del self._seen[key]

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from bot.access import MANAGER_PRIVATE, OPEN, Access, Verdict, decide, private_chat
+from bot.access import MANAGER_PRIVATE, OPEN, Access, Flood, FloodGate, Verdict, decide, private_chat
 from bot.chat import ChatRef, Incoming, Kind, Person, Reply, emoji_key, split_subject
 from bot.config import Settings
 from bot.db.models import Role
@@ -36,6 +36,10 @@ class RoleLookup(Protocol):
     async def role_of(self, key: str) -> Role: ...
 
 
+class ConsentLookup(Protocol):
+    async def consented(self, person: Person) -> bool: ...
+
+
 class RouterContext(Protocol):
     """What the router itself needs of the application context."""
 
@@ -45,6 +49,9 @@ class RouterContext(Protocol):
 
     @property
     def roles(self) -> RoleLookup: ...
+
+    @property
+    def registrations(self) -> ConsentLookup: ...
 
     def chat_link(self, platform: str, payload: str = "") -> str | None: ...
 
@@ -134,6 +141,7 @@ class Router(Generic[C]):
     _on_reply: dict[str, Handler[C]] = field(default_factory=dict)
     _on_membership: Handler[C] | None = None
     _fallback: Handler[C] | None = None
+    flood: FloodGate = field(default_factory=FloodGate)
 
     def command(
         self,
@@ -234,10 +242,39 @@ class Router(Generic[C]):
 
     async def answer(self, incoming: Incoming, ctx: C) -> Response:
         """Answer one Incoming; what is not meant for the bot gets no replies, errors a polite message."""
+        response = await self._answer(incoming, ctx)
+        return await self._unrecorded(incoming, response, ctx)
+
+    async def _unrecorded(self, incoming: Incoming, response: Response, ctx: C) -> Response:
+        """Answers in the private chat of someone who has not agreed to be stored carry no subject, so
+        the sent-messages log keeps no row about them (the console's person is the operator)."""
+        mine = private_chat(incoming)
+        ours = [
+            r
+            for r in response.replies
+            if r.subject and (r.to == mine or (r.to is None and incoming.chat.is_private))
+        ]
+        if not ours or incoming.sender.platform == "console":
+            return response
+        try:
+            if await ctx.registrations.consented(incoming.sender):
+                return response
+        except Exception:
+            logger.exception("could not look up consent; the answer's subject is not recorded")
+        stripped = [dataclasses.replace(r, subject=None) if r in ours else r for r in response.replies]
+        return dataclasses.replace(response, replies=stripped)
+
+    async def _answer(self, incoming: Incoming, ctx: C) -> Response:
         text = clean_input(incoming.text)
         subject = await self._subject_of(incoming, ctx)
         if not self._addressed(incoming, text, subject):
             return Response([], Intent.IGNORED)
+        flood = self.flood.check(incoming, ctx.settings.flood_per_minute)
+        if flood is not Flood.OK:
+            # Nothing is looked up or written for a flood; one notice, then silence for the minute.
+            lang = detect_language(text, incoming.sender, ctx.settings.language)
+            notice = [Reply(ctx.renderer.render("flood", lang))] if flood is Flood.NOTICE else []
+            return Response(notice, Intent.IGNORED)
         # A command's name says nothing about the language of the words after it.
         lang = detect_language(re.sub(r"^[/!]\S+", "", text), incoming.sender, ctx.settings.language)
         if len(text) > MAX_INPUT_CHARS:

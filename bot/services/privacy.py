@@ -153,6 +153,7 @@ class PrivacyService:
             # The entry names nobody: the person is gone, and their own request is "self".
             detail = ", ".join(f"{name} {count}" for name, count in sorted(changed.items()))
             record_in(session, "erase", actor=actor, now=now, detail=f"cancelled {cancelled}; {detail}")
+        self.registrations.forget_consent(person)
         logger.info("person erased: %d registration(s) cancelled, rows changed %s", cancelled, changed)
         return changed
 

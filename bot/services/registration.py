@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 # Reminder keys for the 24-hour reminder keep the form they had before offsets were configurable.
 DEFAULT_REMINDER_MINUTES = 24 * 60
+# Whether a person agreed is asked for many answers: remembered briefly (a "no" more briefly, so that
+# consent given through another instance counts soon).
+CONSENT_YES_SECONDS = 30.0
+CONSENT_NO_SECONDS = 5.0
 MARK_SLACK = timedelta(minutes=2)
 
 
@@ -87,6 +92,7 @@ class RegistrationService:
         self.outbox = outbox
         self.notices = notices
         self.language = language
+        self._consent: dict[str, tuple[bool, float]] = {}
 
     async def has_consent(self, sender: Person) -> bool:
         async with self.db.sessions() as session:
@@ -97,11 +103,27 @@ class RegistrationService:
             )
             return consent is not None
 
+    async def consented(self, person: Person) -> bool:
+        """Like has_consent, answered from a short-lived memory when it can."""
+        key, now = person.key, time.monotonic()
+        known = self._consent.get(key)
+        if known is not None and known[1] > now:
+            return known[0]
+        value = await self.has_consent(person)
+        if len(self._consent) > 50_000:
+            self._consent.clear()
+        self._consent[key] = (value, now + (CONSENT_YES_SECONDS if value else CONSENT_NO_SECONDS))
+        return value
+
+    def forget_consent(self, person: Person) -> None:
+        self._consent.pop(person.key, None)
+
     async def give_consent(self, sender: Person) -> None:
         now = self.clock.now()
         async with self.db.write_lock, self.db.sessions.begin() as session:
             member = await ensure_member(session, self.db, sender, now=now)
             member.consent_at = member.consent_at or now
+        self.forget_consent(sender)
 
     async def register(self, sender: Person, event: EventView) -> Result:
         """Confirm a seat, or queue on the waitlist when the event is full; never overbooks."""

@@ -159,3 +159,30 @@ async def test_the_keeping_job_deletes_old_records_and_anonymises_old_registrati
     async with ctx.db.sessions() as session:
         keys = list(await session.scalars(select(OutboxMessage.key)))
         assert keys == ["old-pending"]  # what is not delivered yet is never removed here
+
+
+async def test_a_flood_gets_one_notice_then_silence_without_writes(ctx: AppContext) -> None:
+    answers = [await say_as(ctx, ZORA, "/termine") for _ in range(20)]
+    assert all(answers)
+    (notice,) = await say_as(ctx, ZORA, "/termine")
+    assert "eine Minute Pause" in notice.plain
+    before = await row_counts(ctx)
+    assert await say_as(ctx, ZORA, "/einwilligen") == []
+    assert await say_as(ctx, ZORA, "/abo ja") == []
+    assert await row_counts(ctx) == before
+    assert await say_as(ctx, BERT, "/termine")  # others are answered
+    console = Person("console", "local")
+    assert all([await say_as(ctx, console, "/termine") for _ in range(30)])  # the operator is never limited
+
+
+async def test_no_subject_is_recorded_for_the_private_chat_of_someone_who_did_not_agree(
+    ctx: AppContext,
+) -> None:
+    (card,) = await say_as(ctx, ZORA, f"/details {THINIUS}")
+    assert card.subject is None
+    group = ChatRef("telegram", "-100", is_private=False)
+    (in_group,) = await ctx.handle(Incoming(group, ZORA, f"/details {THINIUS}"))
+    assert in_group.subject == f"event:{THINIUS}"
+    await ctx.registrations.give_consent(ZORA)
+    (card,) = await say_as(ctx, ZORA, f"/details {THINIUS}")
+    assert card.subject == f"event:{THINIUS}"
