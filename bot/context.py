@@ -63,6 +63,16 @@ class Identity(Protocol):
     def announce(self, platform: str, handle: str) -> None: ...
 
 
+class Menus(Protocol):
+    """Command menus per person: who has a role above member on a platform, and their role's commands."""
+
+    async def role_menus(self, platform: str) -> dict[str, tuple[MenuEntry, ...]]:
+        """User id -> that person's menu, for everyone on `platform` with a role above member."""
+
+    def on_change(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Call `callback` after roles changed (an invitation accepted, a role taken back)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MenuEntry:
     """One command for a client's command menu, in German and English."""
@@ -82,6 +92,7 @@ class Ports:
     reachability: Reachability
     deferral: Deferral
     identity: Identity
+    menus: Menus | None = None
     menu: tuple[MenuEntry, ...] = ()
     # Every command name (also hidden ones), e.g. to write "/hilfe" as "!hilfe" where "/" means the client.
     command_names: frozenset[str] = frozenset()
@@ -174,12 +185,26 @@ class AppContext:
         )
         logger.info("answer to %s deferred to the outbox (%s)", chat.key, key)
 
+    def menu_for(self, role: Role) -> tuple[MenuEntry, ...]:
+        """The commands `role` may run, for a client's command menu."""
+        return tuple(
+            MenuEntry(c.de[0], c.en[0], c.help_de, c.help_en) for c in self.router.visible_commands(role)
+        )
+
+    async def role_menus(self, platform: str) -> dict[str, tuple[MenuEntry, ...]]:
+        menus = {}
+        for holder in await self.roles.holders():
+            holder_platform, _, user = holder.key.partition(":")
+            if holder_platform == platform:
+                menus[user] = self.menu_for(holder.role)
+        return menus
+
+    def on_change(self, callback: Callable[[], Awaitable[None]]) -> None:
+        self.roles.listeners.append(callback)
+
     def ports(self) -> Ports:
         """The ports adapters are built with."""
-        menu = tuple(
-            MenuEntry(c.de[0], c.en[0], c.help_de, c.help_en)
-            for c in self.router.visible_commands(Role.MEMBER)
-        )
+        menu = self.menu_for(Role.MEMBER)
         names = frozenset(name for c in self.router.commands for name in (*c.de, *c.en))
         return Ports(
             handle=self.handle,
@@ -187,6 +212,7 @@ class AppContext:
             reachability=self,
             deferral=self,
             identity=self,
+            menus=self,
             menu=menu,
             command_names=names,
         )

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -66,6 +66,8 @@ class RoleService:
         self.db = db
         # The settings' lists count even before (and between) database reads.
         self.settings = settings
+        # Told after roles changed here (adapters update the people's command menus).
+        self.listeners: list[Callable[[], Awaitable[None]]] = []
         self._cache: dict[str, Role] = {}
         self._read_at: float | None = None
 
@@ -177,7 +179,7 @@ class RoleService:
                 subject=key,
                 detail=invitation.role.value,
             )
-        self.forget()
+        await self.changed()
         return Redeemed.GRANTED, invitation.role
 
     async def revoke(self, key: str, *, by: str, now: datetime) -> Revoked:
@@ -193,9 +195,18 @@ class RoleService:
                 return Revoked.NO_ROLE
             record_in(session, "revoke", actor=by, now=now, subject=key, detail=row.role.value)
             await session.delete(row)
-        self.forget()
+        await self.changed()
         return Revoked.REVOKED
 
     def forget(self) -> None:
         """Read the table again at the next lookup (after this instance changed it)."""
         self._read_at = None
+
+    async def changed(self) -> None:
+        """Tell the listeners that roles changed (a failing listener is logged, never raised)."""
+        self.forget()
+        for listener in self.listeners:
+            try:
+                await listener()
+            except Exception:
+                logger.exception("a listener for role changes failed")
