@@ -97,10 +97,10 @@ async def erase(req: Request, ctx: AppContext) -> list[Reply]:
     if words & NO_WORDS:
         ctx.pending.forget(req.sender.key)
         return [Reply(ctx.render("privacy", req.lang, case="kept"), edit=req.incoming.is_button)]
+    data = await ctx.privacy.export(req.sender)
+    if data.empty:
+        return [Reply(ctx.render("privacy", req.lang, case="nothing"), edit=req.incoming.is_button)]
     if not words & YES_WORDS:
-        data = await ctx.privacy.export(req.sender)
-        if data.empty:
-            return [Reply(ctx.render("privacy", req.lang, case="nothing"))]
         ctx.pending.ask(req.sender.key, "/loeschen ja", now=ctx.clock.now())
         de = req.lang == "de"
         buttons = (

@@ -152,7 +152,8 @@ class PrivacyService:
                     changed[table.name] = changed.get(table.name, 0) + count
             # The entry names nobody: the person is gone, and their own request is "self".
             detail = ", ".join(f"{name} {count}" for name, count in sorted(changed.items()))
-            record_in(session, "erase", actor=actor, now=now, detail=f"cancelled {cancelled}; {detail}")
+            if changed or cancelled:
+                record_in(session, "erase", actor=actor, now=now, detail=f"cancelled {cancelled}; {detail}")
         self.registrations.forget_consent(person)
         logger.info("person erased: %d registration(s) cancelled, rows changed %s", cancelled, changed)
         return changed
