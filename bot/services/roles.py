@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
 from bot.db.models import Invitation, Role, RoleGrant, RoleSource
@@ -73,6 +74,14 @@ class RoleService:
 
     async def apply_settings(self, *, now: datetime) -> None:
         """Store the settings' roles; settings roles no longer listed end, invited roles stay."""
+        try:
+            await self._apply_settings(now=now)
+        except IntegrityError:
+            # Another instance starting at the same moment stored the same rows first: look again.
+            await self._apply_settings(now=now)
+        self.forget()
+
+    async def _apply_settings(self, *, now: datetime) -> None:
         roles = settings_roles(self.settings.admins, self.settings.managers)
         async with self.db.write_lock, self.db.sessions.begin() as session:
             rows = {f"{r.platform}:{r.user_id}": r for r in await session.scalars(select(RoleGrant))}
@@ -101,7 +110,6 @@ class RoleService:
                     )
                 elif found.role is not role or found.source is not RoleSource.SETTINGS:
                     found.role, found.source, found.granted_by = role, RoleSource.SETTINGS, "settings"
-        self.forget()
 
     async def role_of(self, key: str) -> Role:
         """The role of the person "platform:id" (member when none is stored)."""

@@ -77,3 +77,26 @@ async def test_admins_list_and_revoke_roles_and_everything_is_in_the_audit_log(c
     shown = text_of(await say_as(ctx, ADMIN, "/protokoll"))
     assert "revoke · telegram:1 → telegram:42 · manager" in shown
     assert "nur Administratoren" in text_of(await say_as(ctx, MARIA, "/protokoll"))
+
+
+async def test_two_instances_starting_together_store_the_settings_roles_once(
+    pg_url: str, settings: object
+) -> None:
+    import asyncio
+
+    from bot.app import build_context
+    from bot.config import Settings
+
+    assert isinstance(settings, Settings)
+    first = await build_context(settings, database_url=pg_url, sync=False)  # the schema, once
+    await first.close()
+    settings.admins = ["telegram:1", "telegram:2", "telegram:3"]
+    contexts = await asyncio.gather(
+        *(build_context(settings, database_url=pg_url, sync=False) for _ in range(3))
+    )
+    try:
+        holders = await contexts[0].roles.holders()
+        assert sorted(h.key for h in holders) == ["console:local", "telegram:1", "telegram:2", "telegram:3"]
+    finally:
+        for ctx in contexts:
+            await ctx.close()
