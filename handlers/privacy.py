@@ -17,6 +17,12 @@ router: Router[AppContext] = Router()
 
 YES_WORDS = frozenset({"ja", "yes", "jawohl", "gern", "gerne", "ok", "okay", "einverstanden"})
 NO_WORDS = frozenset({"nein", "no", "abbrechen", "cancel"})
+# A bare yes or no ("Nein, danke!") with no question asked: said so, not searched for as a topic.
+_BARE_ANSWER = (
+    YES_WORDS
+    | NO_WORDS
+    | {"danke", "thanks", "thank", "you", "bitte", "please", "/ja", "/nein", "/yes", "/no"}
+)
 # "Ich möchte meine Daten löschen", "delete my data", "Was wissen Sie über mich?"
 _ERASE = re.compile(r"\b(daten|data|konto|account)\b.*\b(loeschen|entfernen|delete|erase|remove)\b")
 _SHOW = re.compile(r"\b(meine|my)\s+(daten|data)\b|\bueber mich\b|\babout me\b|\bauskunft\b")
@@ -35,7 +41,13 @@ def privacy_request(text: str) -> str | None:
 @router.command("datenschutz", "privacy", help=("was ich speichere und warum", "what I store and why"))
 async def privacy(req: Request, ctx: AppContext) -> list[Reply]:
     """The privacy notice: what is stored, why, for how long, who is responsible, and one's rights."""
-    values = {"contact": ctx.settings.privacy_contact, "url": ctx.settings.privacy_url}
+    settings = ctx.settings
+    keep = {
+        "pushes": settings.keep_pushes_days,
+        "sent_messages": settings.keep_sent_messages_days,
+        "registrations": settings.keep_registrations_days,
+    }
+    values = {"contact": settings.privacy_contact, "url": settings.privacy_url, "keep": keep}
     return [Reply(ctx.render("privacy", req.lang, case="notice", **values))]
 
 
@@ -124,6 +136,8 @@ async def _answer_pending(req: Request, ctx: AppContext, *, yes: bool) -> Respon
     """A typed "ja" or "nein": the answer to the question asked last (within 30 minutes), else a question."""
     action = ctx.pending.take(req.sender.key, now=ctx.clock.now())
     if action is None:
+        if set(fold(req.text).replace(",", " ").replace("!", " ").split()) <= _BARE_ANSWER:
+            return Response([Reply(ctx.render("privacy", req.lang, case="nothing_asked"))])
         return _response(await question(req, ctx))
     if not yes:
         action = "/loeschen abbrechen" if action.startswith("/loeschen") else "/einwilligen nein"

@@ -52,8 +52,8 @@ async def test_no_thanks_stores_nothing_and_says_what_works_without(ctx: AppCont
     await say_as(ctx, ZORA, f"/anmelden {THINIUS}")
     assert "angemeldet" in text_of(await say_as(ctx, ZORA, "ja"))
     assert (await statuses(ctx))[ZORA.id] == "confirmed"
-    # Nothing asked: "ja" is just words.
-    assert "speichere" not in text_of(await say_as(ctx, BERT, "nein"))
+    # Nothing asked: said so (not searched for as a topic).
+    assert "keine Frage gestellt" in text_of(await say_as(ctx, BERT, "nein"))
 
 
 async def test_my_data_is_a_json_file_with_a_summary_and_consent_shows_when(ctx: AppContext) -> None:
