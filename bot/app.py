@@ -26,9 +26,11 @@ from bot.db.session import SYNC_LOCK, Database
 from bot.delivery import PlatformUnavailable, Transport
 from bot.metrics import LEADERSHIP_CHANGES
 from bot.notices import Notices
+from bot.notices.impulses import DiscussionRenderer
 from bot.platforms.console import ConsoleAdapter
 from bot.render import Renderer
 from bot.services.appstate import handles, remember_handles
+from bot.services.audit import AuditLog
 from bot.services.content import (
     ContentSourceMismatch,
     prepare_content,
@@ -43,7 +45,9 @@ from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
 from bot.services.overview import OverviewService, Schedule
+from bot.services.privacy import PrivacyService
 from bot.services.registration import RegistrationService
+from bot.services.roles import RoleService
 from bot.web.health import Status
 from bot.web.health import routes as health_routes
 from bot.web.pages import routes as page_routes
@@ -114,6 +118,15 @@ async def build_context(
         raise
     outbox = Outbox(db)
     messages = SentMessages(db, clock)
+    registrations = RegistrationService(db, clock, outbox, notices, language=settings.language)
+    discussion = DiscussionService(db, outbox, mirror=settings.impulse_mirror)
+    privacy = PrivacyService(db, registrations)
+    # An erased person's contributions come down from every chat they were copied to, before the rows go.
+    privacy.before_erase.append(
+        lambda person, now: discussion.forget_author(
+            person.platform, person.id, now=now, rendering=DiscussionRenderer(renderer)
+        )
+    )
     ctx = AppContext(
         settings=settings,
         clock=clock,
@@ -122,14 +135,19 @@ async def build_context(
         router=build_router(),
         events=EventService(db),
         members=MemberService(db),
-        registrations=RegistrationService(db, clock, outbox, notices, language=settings.language),
+        registrations=registrations,
         outbox=outbox,
         messages=messages,
         subjects=SubjectRecorder(messages),
         overview=OverviewService(db, Schedule.of(settings)),
-        discussion=DiscussionService(db, outbox, mirror=settings.impulse_mirror),
+        discussion=discussion,
+        roles=RoleService(db, settings),
+        privacy=privacy,
+        audit=AuditLog(db),
         demo_clock=demo_clock,
     )
+    if not read_only:
+        await ctx.roles.apply_settings(now=clock.now())
     await ctx.events.refresh(force=True)
     ctx.handles.update(await handles(db))
     return ctx

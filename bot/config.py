@@ -113,6 +113,18 @@ class Settings(BaseSettings):
     outbox_horizon: timedelta = timedelta(hours=24)
     # Platform user keys ("telegram:123", "matrix:@anna:example.org", "console:local") allowed to manage.
     managers: Annotated[list[str], NoDecode] = ["console:local"]
+    # Admins also give and take roles; both lists are stored as roles at every start.
+    admins: Annotated[list[str], NoDecode] = ["console:local"]
+
+    # Data protection: who is responsible (named in the privacy notice) and the full notice's address.
+    privacy_contact: str = ""
+    privacy_url: str | None = None
+    # How long data about people is kept (days); a daily job deletes or anonymises what is older.
+    keep_pushes_days: int = Field(default=30, ge=1, le=3650)
+    keep_sent_messages_days: int = Field(default=90, ge=1, le=3650)
+    keep_registrations_days: int = Field(default=365, ge=1, le=3650)
+    # More messages a minute from one person get one polite notice, then are dropped (0: no limit).
+    flood_per_minute: int = Field(default=20, ge=0)
 
     telegram_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
@@ -175,7 +187,7 @@ class Settings(BaseSettings):
                 found.add(timedelta(minutes=int(duration.total_seconds() // 60)))
         return sorted(found, reverse=True)
 
-    @field_validator("managers", "matrix_allowed", "reminders", mode="before")
+    @field_validator("managers", "admins", "matrix_allowed", "reminders", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
@@ -257,6 +269,7 @@ class Settings(BaseSettings):
         "telegram_webhook_url",
         "matrix_homeserver",
         "public_url",
+        "privacy_url",
     )
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
@@ -269,12 +282,11 @@ class Settings(BaseSettings):
             raise ValueError("must be a full Matrix user id, e.g. @stadtretter:example.org")
         return value.strip() if value else value
 
-    @field_validator("managers")
+    @field_validator("managers", "admins")
     @classmethod
     def _manager_keys(cls, value: list[str]) -> list[str]:
         for entry in value:
-            platform, _, user = entry.partition(":")
-            if platform not in PLATFORMS or not user:
+            if not person_key_ok(entry):
                 raise ValueError(
                     f"{entry!r} is not platform:user-id (e.g. telegram:12345 or matrix:@anna:example.org)"
                 )
@@ -352,6 +364,16 @@ def listen_address(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError("must be host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def person_key_ok(key: str) -> bool:
+    """Whether `key` names a person as "telegram:12345", "matrix:@anna:example.org" or "console:local"."""
+    platform, _, user = key.partition(":")
+    if platform == "telegram":
+        return user.isascii() and user.isdigit()
+    if platform == "matrix":
+        return _MATRIX_USER.fullmatch(user) is not None
+    return platform in PLATFORMS and bool(user) and not any(ch.isspace() for ch in user)
 
 
 def weekday_and_time(text: str) -> tuple[int, time]:

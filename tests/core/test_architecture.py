@@ -26,6 +26,7 @@ LAYER_OF = {
     "bot.db": "data",
     "bot.services": "rules",
     "bot.router": "core",
+    "bot.access": "core",
     "bot.render": "core",
     "bot.context": "core",
     "handlers": "features",
