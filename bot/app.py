@@ -7,21 +7,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import stat
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
 from bot.clock import Clock
 from bot.config import BUNDLED_CONTENT_DIR, ConfigError, Settings
 from bot.context import AppContext
-from bot.db.session import Database
-from bot.delivery import Transport
+from bot.db.leadership import Leadership
+from bot.db.session import SYNC_LOCK, Database
+from bot.delivery import PlatformUnavailable, Transport
+from bot.metrics import LEADERSHIP_CHANGES
 from bot.notices import Notices
+from bot.notices.impulses import DiscussionRenderer
 from bot.platforms.console import ConsoleAdapter
 from bot.render import Renderer
 from bot.services.appstate import handles, remember_handles
+from bot.services.audit import AuditLog
 from bot.services.content import (
     ContentSourceMismatch,
     prepare_content,
@@ -37,7 +46,13 @@ from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
 from bot.services.overview import OverviewService, Schedule
+from bot.services.privacy import PrivacyService
 from bot.services.registration import RegistrationService
+from bot.services.roles import RoleService
+from bot.web.health import Status
+from bot.web.health import routes as health_routes
+from bot.web.pages import routes as page_routes
+from bot.web.server import HttpServer
 from content.loader import ContentError
 from handlers import build_router
 from scheduler import Scheduler
@@ -47,6 +62,8 @@ logger = logging.getLogger(__name__)
 
 # The demo content's events are in autumn 2020: without BOT_NOW the demo runs on this morning.
 DEMO_NOW = datetime.fromisoformat("2020-09-28T09:00:00+02:00")
+# Seconds sends already started get to finish at SIGTERM; the platforms' own shutdown follows.
+STOP_GRACE = 5.0
 
 
 class Adapter(Transport, Protocol):
@@ -79,7 +96,11 @@ async def build_context(
     its content is whatever was synced into it. The demo clock runs only on the bundled demo content.
     `exclusive` (a running assistant) refuses to start beside another one on the same SQLite file.
     """
-    db = Database(database_url or settings.effective_database_url, read_only=read_only)
+    db = Database(
+        database_url or settings.effective_database_url,
+        read_only=read_only,
+        wait=settings.db_wait.total_seconds(),
+    )
     try:
         if exclusive:
             db.lock_single_process()
@@ -90,12 +111,23 @@ async def build_context(
         renderer = Renderer(settings.tz)
         notices = Notices(renderer)
         if sync and not read_only:
-            await sync_at_start(db, content_dir or settings.content_dir, now=clock.now(), notices=notices)
+            # Two instances starting together would both insert the same new content.
+            async with db.one_at_a_time(SYNC_LOCK):
+                await sync_at_start(db, content_dir or settings.content_dir, now=clock.now(), notices=notices)
     except BaseException:
         await db.dispose()
         raise
     outbox = Outbox(db)
     messages = SentMessages(db, clock)
+    registrations = RegistrationService(db, clock, outbox, notices, language=settings.language)
+    discussion = DiscussionService(db, outbox, mirror=settings.impulse_mirror)
+    privacy = PrivacyService(db, registrations)
+    # An erased person's contributions come down from every chat they were copied to, before the rows go.
+    privacy.before_erase.append(
+        lambda person, now: discussion.forget_author(
+            person.platform, person.id, now=now, rendering=DiscussionRenderer(renderer)
+        )
+    )
     ctx = AppContext(
         settings=settings,
         clock=clock,
@@ -104,15 +136,20 @@ async def build_context(
         router=build_router(),
         events=EventService(db),
         members=MemberService(db),
-        registrations=RegistrationService(db, clock, outbox, notices, language=settings.language),
+        registrations=registrations,
         outbox=outbox,
         messages=messages,
         subjects=SubjectRecorder(messages),
         overview=OverviewService(db, Schedule.of(settings)),
-        discussion=DiscussionService(db, outbox, mirror=settings.impulse_mirror),
+        discussion=discussion,
+        roles=RoleService(db, settings),
+        privacy=privacy,
+        audit=AuditLog(db),
         demo_clock=demo_clock,
         languages=Languages(db, clock, default=settings.language),
     )
+    if not read_only:
+        await ctx.roles.apply_settings(now=clock.now())
     await ctx.events.refresh(force=True)
     ctx.handles.update(await handles(db))
     return ctx
@@ -159,16 +196,21 @@ async def sync_at_start(db: Database, directory: Path, *, now: datetime, notices
 
 def build_adapters(ctx: AppContext) -> list[Adapter]:
     """The platform adapters the settings enable, each built with the core's ports only."""
-    adapters: list[Adapter] = []
+    return [make() for make in adapter_factories(ctx)]
+
+
+def adapter_factories(ctx: AppContext) -> list[Callable[[], Adapter]]:
+    """How to build each enabled adapter (a fresh one for every start attempt)."""
+    factories: list[Callable[[], Adapter]] = []
     if ctx.settings.telegram_enabled:
         from bot.platforms.telegram import TelegramAdapter
 
-        adapters.append(TelegramAdapter(ctx.settings, ctx.ports()))
+        factories.append(lambda: TelegramAdapter(ctx.settings, ctx.ports()))
     if ctx.settings.matrix_enabled:
         from bot.platforms.matrix import MatrixAdapter
 
-        adapters.append(MatrixAdapter(ctx.settings, ctx.ports()))
-    return adapters
+        factories.append(lambda: MatrixAdapter(ctx.settings, ctx.ports()))
+    return factories
 
 
 async def run_console(ctx: AppContext, *, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
@@ -184,12 +226,18 @@ async def run_console(ctx: AppContext, *, stdin: TextIO | None = None, out: Text
 
 
 async def run(settings: Settings) -> int:
-    """Start every configured platform, the scheduler and the outbox; the console when none is set."""
+    """Start every configured platform, the scheduler and the outbox; the console when none is set.
+
+    On PostgreSQL several instances may run: one is active (see bot/db/leadership.py), the others wait
+    as standbys and take over when it stops. SIGTERM stops taking updates, lets sends already started
+    finish and ends within about 10 s.
+    """
     ctx = await build_context(settings, ticking=True, exclusive=True)
-    adapters = build_adapters(ctx)
-    if not adapters:
-        print(ctx.render("console_no_platforms", settings.language))
+    factories = adapter_factories(ctx)
+    if not factories:
         try:
+            _console_needs_input()
+            print(ctx.render("console_no_platforms", settings.language))
             return await run_console(ctx)
         finally:
             await ctx.close()
@@ -197,18 +245,119 @@ async def run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    scheduler = Scheduler(ctx)
+    status = Status()
+    address = settings.http_address
+    http = HttpServer(address, [*health_routes(ctx.db, status), *page_routes(ctx)]) if address else None
+    leadership = Leadership(ctx.db)
     try:
-        for adapter in adapters:
-            await adapter.start()
+        if http is not None:
+            await http.start()
+        while not stop.is_set():
+            status.role = "standby" if leadership.shared else "starting"
+            if not await leadership.acquire(stop):
+                break
+            await _serve(ctx, factories, status, stop=stop, lost=leadership.lost)
+    finally:
+        status.role = "stopping"
+        await leadership.release()
+        if http is not None:
+            await http.stop()
+        await ctx.close()
+    return 0
+
+
+async def _serve(
+    ctx: AppContext,
+    factories: list[Callable[[], Adapter]],
+    status: Status,
+    *,
+    stop: asyncio.Event,
+    lost: asyncio.Event,
+) -> None:
+    """Be the active instance until `stop` is set or leadership is `lost`."""
+    LEADERSHIP_CHANGES.inc()
+    status.role = "active"
+    status.platforms = {}
+    scheduler = Scheduler(ctx)
+    adapters: list[Adapter] = []
+    try:
+        for make in factories:
+            adapter = await _start_adapter(make, status, stop=stop, lost=lost)
+            if adapter is None:
+                return
+            adapters.append(adapter)
             ctx.transports[adapter.platform] = adapter
         await remember_handles(ctx.db, ctx.handles)
         scheduler.start()
         logger.info("running: %s", ", ".join(a.platform for a in adapters))
-        await stop.wait()
+        await _first(stop, lost)
     finally:
-        await scheduler.shutdown()
+        # Sends already started finish (their platform connections are still open), then the platforms stop.
+        await scheduler.shutdown(grace=0.0 if lost.is_set() else STOP_GRACE)
+        ctx.transports.clear()
         for adapter in reversed(adapters):
             await adapter.stop()
-        await ctx.close()
-    return 0
+        status.platforms = {}
+        if lost.is_set():
+            logger.warning("no longer the active instance: platforms, scheduler and outbox stopped")
+
+
+class _Stopped(Exception):
+    """Stopping (or leadership lost) while waiting to try a platform again."""
+
+
+async def _start_adapter(
+    make: Callable[[], Adapter], status: Status, *, stop: asyncio.Event, lost: asyncio.Event
+) -> Adapter | None:
+    """Start one platform; a network failure is retried with capped backoff until it works or we stop."""
+
+    async def pause(seconds: float) -> None:
+        if await _first(stop, lost, within=seconds):
+            raise _Stopped
+
+    def log(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0
+        logger.warning("%s; trying again in %.0f s", error, wait)
+
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(PlatformUnavailable),
+            wait=wait_exponential_jitter(initial=2, max=60),
+            sleep=pause,
+            before_sleep=log,
+            reraise=True,
+        ):
+            with attempt:
+                adapter = make()
+                status.platforms[adapter.platform] = False
+                await adapter.start()
+                status.platforms[adapter.platform] = True
+                return adapter
+    except _Stopped:
+        return None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _first(*events: asyncio.Event, within: float | None = None) -> bool:
+    """Wait until one of `events` is set (True) or `within` seconds pass (False)."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return bool(done)
+
+
+def _console_needs_input() -> None:
+    """Without a platform `run` chats on the console; with nothing to read from it would end at once."""
+    try:
+        mode = os.fstat(0).st_mode
+    except OSError:
+        mode = None
+    if mode is None or (stat.S_ISCHR(mode) and not os.isatty(0)):
+        raise ConfigError(
+            "no platform configured (BOT_TELEGRAM_TOKEN or BOT_MATRIX_*) and no terminal for the console "
+            "chat: set a token, or try the demo interactively (docker run -it …, or stadtretter chat)"
+        )

@@ -101,10 +101,30 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Message texts appear in logs only when this is set (debugging a conversation with consent).
     log_content: bool = False
+    # "json" for log collectors: one JSON object per line, redacted like the text format.
+    log_format: str = "text"
+    # How long to wait for an unreachable database at start (retrying with backoff); 0: fail at once.
+    db_wait: timedelta = timedelta(0)
+    # host:port of the HTTP endpoint (/healthz, /readyz, /metrics); unset: no HTTP server.
+    http_listen: str | None = None
+    # Where members reach that HTTP server from outside (https://bot.example.org): online overview, calendars.
+    public_url: str | None = None
     # How long a push or deferred answer without an expiry of its own is worth trying.
     outbox_horizon: timedelta = timedelta(hours=24)
     # Platform user keys ("telegram:123", "matrix:@anna:example.org", "console:local") allowed to manage.
     managers: Annotated[list[str], NoDecode] = ["console:local"]
+    # Admins also give and take roles; both lists are stored as roles at every start.
+    admins: Annotated[list[str], NoDecode] = ["console:local"]
+
+    # Data protection: who is responsible (named in the privacy notice) and the full notice's address.
+    privacy_contact: str = ""
+    privacy_url: str | None = None
+    # How long data about people is kept (days); a daily job deletes or anonymises what is older.
+    keep_pushes_days: int = Field(default=30, ge=1, le=3650)
+    keep_sent_messages_days: int = Field(default=90, ge=1, le=3650)
+    keep_registrations_days: int = Field(default=365, ge=1, le=3650)
+    # More messages a minute from one person get one polite notice, then are dropped (0: no limit).
+    flood_per_minute: int = Field(default=20, ge=0)
 
     telegram_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
@@ -167,7 +187,7 @@ class Settings(BaseSettings):
                 found.add(timedelta(minutes=int(duration.total_seconds() // 60)))
         return sorted(found, reverse=True)
 
-    @field_validator("managers", "matrix_allowed", "reminders", mode="before")
+    @field_validator("managers", "admins", "matrix_allowed", "reminders", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
@@ -185,10 +205,38 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str | None) -> str | None:
         return async_database_url(value) if value is not None and value.strip() else None
 
-    @field_validator("outbox_horizon", mode="before")
+    @field_validator("outbox_horizon", "db_wait", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         return parse_duration(value)
+
+    @field_validator("db_wait")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must be a duration such as 60s, 5m or 0")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("text", "json"):
+            raise ValueError("must be 'text' or 'json'")
+        return value
+
+    @field_validator("http_listen")
+    @classmethod
+    def _listen_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        listen_address(value)
+        return value.strip()
+
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        """(host, port) of the HTTP endpoint, None when it is off."""
+        return listen_address(self.http_listen) if self.http_listen else None
 
     @field_validator("outbox_horizon")
     @classmethod
@@ -216,7 +264,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "telegram_base_url", "telegram_base_file_url", "telegram_webhook_url", "matrix_homeserver"
+        "telegram_base_url",
+        "telegram_base_file_url",
+        "telegram_webhook_url",
+        "matrix_homeserver",
+        "public_url",
+        "privacy_url",
     )
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
@@ -229,12 +282,11 @@ class Settings(BaseSettings):
             raise ValueError("must be a full Matrix user id, e.g. @stadtretter:example.org")
         return value.strip() if value else value
 
-    @field_validator("managers")
+    @field_validator("managers", "admins")
     @classmethod
     def _manager_keys(cls, value: list[str]) -> list[str]:
         for entry in value:
-            platform, _, user = entry.partition(":")
-            if platform not in PLATFORMS or not user:
+            if not person_key_ok(entry):
                 raise ValueError(
                     f"{entry!r} is not platform:user-id (e.g. telegram:12345 or matrix:@anna:example.org)"
                 )
@@ -304,6 +356,24 @@ class Settings(BaseSettings):
             and self.matrix_user_id
             and (self.matrix_password or self.matrix_access_token)
         )
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """ "0.0.0.0:8080", "[::]:8080" or ":8080" (all interfaces) as (host, port); ValueError otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def person_key_ok(key: str) -> bool:
+    """Whether `key` names a person as "telegram:12345", "matrix:@anna:example.org" or "console:local"."""
+    platform, _, user = key.partition(":")
+    if platform == "telegram":
+        return user.isascii() and user.isdigit()
+    if platform == "matrix":
+        return _MATRIX_USER.fullmatch(user) is not None
+    return platform in PLATFORMS and bool(user) and not any(ch.isspace() for ch in user)
 
 
 def weekday_and_time(text: str) -> tuple[int, time]:

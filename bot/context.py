@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -11,10 +12,14 @@ from typing import Protocol
 from bot.chat import ChatRef, Incoming, MessageRef, Reply
 from bot.clock import Clock
 from bot.config import Settings
+from bot.db.models import Role
 from bot.db.session import Database
 from bot.delivery import Transport
+from bot.metrics import ANSWER_SECONDS, UPDATES
 from bot.render import Renderer
 from bot.router import Response, Router
+from bot.services.audit import AuditLog
+from bot.services.calendar import CalendarFeeds
 from bot.services.conversations import Conversations
 from bot.services.dialogues import Dialogues
 from bot.services.discussion import DiscussionService
@@ -24,7 +29,10 @@ from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
 from bot.services.overview import OverviewService
+from bot.services.pending import PendingQuestions
+from bot.services.privacy import PrivacyService
 from bot.services.registration import RegistrationService
+from bot.services.roles import RoleService
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +73,16 @@ class Identity(Protocol):
     def announce(self, platform: str, handle: str) -> None: ...
 
 
+class Menus(Protocol):
+    """Command menus per person: who has a role above member on a platform, and their role's commands."""
+
+    async def role_menus(self, platform: str) -> dict[str, tuple[MenuEntry, ...]]:
+        """User id -> that person's menu, for everyone on `platform` with a role above member."""
+
+    def on_change(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Call `callback` after roles changed (an invitation accepted, a role taken back)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MenuEntry:
     """One command for a client's command menu, in German and English."""
@@ -84,6 +102,7 @@ class Ports:
     reachability: Reachability
     deferral: Deferral
     identity: Identity
+    menus: Menus | None = None
     menu: tuple[MenuEntry, ...] = ()
     # Every command name (also hidden ones), e.g. to write "/hilfe" as "!hilfe" where "/" means the client.
     command_names: frozenset[str] = frozenset()
@@ -109,17 +128,32 @@ class AppContext:
     subjects: SubjectRecorder
     overview: OverviewService
     discussion: DiscussionService
+    roles: RoleService
+    privacy: PrivacyService
+    audit: AuditLog
     demo_clock: bool = False
     transports: dict[str, Transport] = field(default_factory=dict)
     conversations: Conversations = field(default_factory=Conversations)
     dialogues: Dialogues = field(default_factory=Dialogues)
+    # The yes/no question each person was asked last (a typed "ja" answers it).
+    pending: PendingQuestions = field(default_factory=PendingQuestions)
     languages: Languages | None = None  # set by build_context; None: every message detects afresh
     # The bot's own name per platform, as its adapter announced it ("telegram" -> "stadtretter_bot").
     handles: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def calendars(self) -> CalendarFeeds:
+        """Members' private calendar feeds (stateless: made on use)."""
+        return CalendarFeeds(self.db)
+
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Answer one message, press, reaction or reply (never raises, never sends)."""
-        return await self.router.dispatch(incoming, self)
+        started = time.perf_counter()
+        try:
+            return await self.router.dispatch(incoming, self)
+        finally:
+            UPDATES.labels(incoming.chat.platform).inc()
+            ANSWER_SECONDS.labels(incoming.chat.platform).observe(time.perf_counter() - started)
 
     async def answer(self, incoming: Incoming) -> Response:
         """Like `handle`, with the intent and the events the answer is about (for `stadtretter ask`)."""
@@ -174,13 +208,26 @@ class AppContext:
         )
         logger.info("answer to %s deferred to the outbox (%s)", chat.key, key)
 
+    def menu_for(self, role: Role) -> tuple[MenuEntry, ...]:
+        """The commands `role` may run, for a client's command menu."""
+        return tuple(
+            MenuEntry(c.de[0], c.en[0], c.help_de, c.help_en) for c in self.router.visible_commands(role)
+        )
+
+    async def role_menus(self, platform: str) -> dict[str, tuple[MenuEntry, ...]]:
+        menus = {}
+        for holder in await self.roles.holders():
+            holder_platform, _, user = holder.key.partition(":")
+            if holder_platform == platform:
+                menus[user] = self.menu_for(holder.role)
+        return menus
+
+    def on_change(self, callback: Callable[[], Awaitable[None]]) -> None:
+        self.roles.listeners.append(callback)
+
     def ports(self) -> Ports:
         """The ports adapters are built with."""
-        menu = tuple(
-            MenuEntry(c.de[0], c.en[0], c.help_de, c.help_en)
-            for c in self.router.visible_commands()
-            if not c.managers_only
-        )
+        menu = self.menu_for(Role.MEMBER)
         names = frozenset(name for c in self.router.commands for name in (*c.de, *c.en))
         return Ports(
             handle=self.handle,
@@ -188,6 +235,7 @@ class AppContext:
             reachability=self,
             deferral=self,
             identity=self,
+            menus=self,
             menu=menu,
             command_names=names,
         )

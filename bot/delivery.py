@@ -31,6 +31,13 @@ class TemporaryFailure(Exception):
         self.unsent = unsent
 
 
+class PlatformUnavailable(Exception):
+    """A platform could not be reached while starting (network, DNS, its server down): try again later.
+
+    Not for a wrong token or password: those end the start with a ConfigError.
+    """
+
+
 class Transport(Protocol):
     """Delivers one reply to one chat; returns the platform's message id (or None).
 

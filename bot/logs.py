@@ -13,9 +13,11 @@ values). The filter sits on the handlers, so it sees every record of every logge
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -104,6 +106,23 @@ def secrets_of(settings: Settings) -> list[str]:
     return found
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line for log collectors; sees the record after the redacting filter."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
 _redactor = Redactor()
 
 
@@ -117,7 +136,7 @@ def setup_logging(settings: Settings, *, level: str | None = None) -> None:
     global _redactor
     _redactor = Redactor(secrets_of(settings), content=settings.log_content)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else logging.Formatter(FORMAT))
     handler.addFilter(_redactor)
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -11,15 +11,18 @@ forward of a channel post), the same on every platform.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Generic, Protocol, TypeVar
 
+from bot.access import MANAGER_PRIVATE, OPEN, Access, Flood, FloodGate, Verdict, decide, private_chat
 from bot.chat import ChatRef, Incoming, Kind, MessageRef, Person, Reply, emoji_key, split_subject
 from bot.clock import Clock
 from bot.config import Settings
+from bot.db.models import Role
 from bot.render import Renderer
 from bot.services.catalog import EventView
 from bot.services.dialogues import Dialogues
@@ -35,6 +38,14 @@ logger = logging.getLogger(__name__)
 _COMMAND = re.compile(r"^[/!]([^\s@/!][^\s@]*)(?:@\S*)?(?:\s+(.*))?$", flags=re.S)
 
 
+class RoleLookup(Protocol):
+    async def role_of(self, key: str) -> Role: ...
+
+
+class ConsentLookup(Protocol):
+    async def consented(self, person: Person) -> bool: ...
+
+
 class RouterContext(Protocol):
     """What the router itself needs of the application context."""
 
@@ -44,6 +55,14 @@ class RouterContext(Protocol):
     clock: Clock
     dialogues: Dialogues
     languages: Languages | None
+
+    @property
+    def roles(self) -> RoleLookup: ...
+
+    @property
+    def registrations(self) -> ConsentLookup: ...
+
+    def chat_link(self, platform: str, payload: str = "") -> str | None: ...
 
 
 C = TypeVar("C", bound=RouterContext)
@@ -60,6 +79,8 @@ class Request:
     command: str | None = None
     # What the message replies or reacts to, e.g. "impulse:<slug>" (None when not known).
     subject: str | None = None
+    # The sender's role (looked up for commands only; free text is answered alike for everyone).
+    role: Role = Role.MEMBER
 
     @property
     def sender(self) -> Person:
@@ -97,17 +118,30 @@ class Command(Generic[C]):
     as_word: bool = False
     # With as_word: at most this many words may follow, so "Meine Frage ist ..." stays a question.
     word_max_args: int = 99
-    managers_only: bool = False
     hidden: bool = False
     # A reaction with this emoji on a message about "<reaction_on>:<id>" runs the command with the id.
     reaction: str | None = None
     reaction_on: str = "event"
+    # Who may run it and where; `access_for` decides per request for commands whose sub-commands differ.
+    access: Access = OPEN
+    access_for: Callable[[Request], Access] | None = None
     # Names in no language, for button actions ("/rsvp <slug>"): they never decide the reply's language.
     neutral: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return self.de[0]
+
+    @property
+    def managers_only(self) -> bool:
+        return self.access.role is not Role.MEMBER
+
+    def needs(self, request: Request) -> Access:
+        return self.access_for(request) if self.access_for is not None else self.access
+
+    def allowed(self, role: Role) -> bool:
+        """Whether `role` may run the command at all (what help and menus show)."""
+        return role.covers(self.access.role)
 
 
 @dataclass
@@ -121,6 +155,7 @@ class Router(Generic[C]):
     _on_dialogue: dict[str, Handler[C]] = field(default_factory=dict)
     _on_membership: Handler[C] | None = None
     _fallback: Handler[C] | None = None
+    flood: FloodGate = field(default_factory=FloodGate)
 
     def command(
         self,
@@ -134,11 +169,19 @@ class Router(Generic[C]):
         hidden: bool = False,
         reaction: str | None = None,
         reaction_on: str = "event",
+        role: Role = Role.MEMBER,
+        private: bool = False,
+        access: Callable[[Request], Access] | None = None,
         neutral: str | tuple[str, ...] = (),
     ) -> Callable[[F], F]:
-        """Register `func` under German and English names, e.g. ("anmelden", "register")."""
+        """Register `func` under German and English names, e.g. ("anmelden", "register").
+
+        `role` and `private` say who may run it and where (`managers_only` is short for a manager's
+        private command); `access` decides per request instead, from the arguments.
+        """
         de_names = (de,) if isinstance(de, str) else de
         en_names = (en,) if isinstance(en, str) else en
+        needed = MANAGER_PRIVATE if managers_only and role is Role.MEMBER else Access(role, private=private)
 
         def decorate(func: F) -> F:
             self._add(
@@ -150,10 +193,11 @@ class Router(Generic[C]):
                     help[1],
                     as_word,
                     word_max_args,
-                    managers_only,
                     hidden,
                     reaction,
                     reaction_on,
+                    needed,
+                    access,
                     (neutral,) if isinstance(neutral, str) else neutral,
                 )
             )
@@ -232,8 +276,9 @@ class Router(Generic[C]):
         if other._fallback is not None:
             self._fallback = other._fallback
 
-    def visible_commands(self) -> list[Command[C]]:
-        return [c for c in self.commands if not c.hidden]
+    def visible_commands(self, role: Role | None = None) -> list[Command[C]]:
+        """The commands shown in help and menus (only those `role` may run, when given)."""
+        return [c for c in self.commands if not c.hidden and (role is None or c.allowed(role))]
 
     def is_command(self, text: str) -> bool:
         """Whether `text` starts with one of our commands ("/termine", "!hilfe")."""
@@ -247,13 +292,43 @@ class Router(Generic[C]):
     async def answer(self, incoming: Incoming, ctx: C) -> Response:
         """Answer one Incoming; what is not meant for the bot gets no replies, errors a polite message."""
         if incoming.kind in (Kind.EDIT, Kind.DELETE):
-            return await self._answer_change(incoming, ctx)
+            response = await self._answer_change(incoming, ctx)
+        else:
+            response = await self._answer(incoming, ctx)
+        return await self._unrecorded(incoming, response, ctx)
+
+    async def _unrecorded(self, incoming: Incoming, response: Response, ctx: C) -> Response:
+        """Answers in the private chat of someone who has not agreed to be stored carry no subject, so
+        the sent-messages log keeps no row about them (the console's person is the operator)."""
+        mine = private_chat(incoming)
+        ours = [
+            r
+            for r in response.replies
+            if r.subject and (r.to == mine or (r.to is None and incoming.chat.is_private))
+        ]
+        if not ours or incoming.sender.platform == "console":
+            return response
+        try:
+            if await ctx.registrations.consented(incoming.sender):
+                return response
+        except Exception:
+            logger.exception("could not look up consent; the answer's subject is not recorded")
+        stripped = [dataclasses.replace(r, subject=None) if r in ours else r for r in response.replies]
+        return dataclasses.replace(response, replies=stripped)
+
+    async def _answer(self, incoming: Incoming, ctx: C) -> Response:
         text = clean_input(incoming.text)
         subject = await self._subject_of(incoming, ctx)
         if subject is None:
             incoming, subject = await self._in_thread(incoming, ctx)
         if not self._addressed(incoming, text, subject):
             return Response([], Intent.IGNORED)
+        flood = self.flood.check(incoming, ctx.settings.flood_per_minute)
+        if flood is not Flood.OK:
+            # Nothing is looked up or written for a flood; one notice, then silence for the minute.
+            lang = detect_language(text, incoming.sender, ctx.settings.language)
+            notice = [Reply(ctx.renderer.render("flood", lang))] if flood is Flood.NOTICE else []
+            return Response(notice, Intent.IGNORED)
         lang, settled = await _language(incoming, text, ctx)
         if len(text) > MAX_INPUT_CHARS:
             return _reply(ctx, Intent.TOO_LONG, "too_long", lang, limit=MAX_INPUT_CHARS)
@@ -277,10 +352,10 @@ class Router(Generic[C]):
                     "unknown_command",
                     lang,
                     command=request.command,
-                    commands=self.visible_commands(),
+                    commands=self.visible_commands(Role.MEMBER),
                 )
-            if cmd is not None and cmd.managers_only and incoming.sender.key not in ctx.settings.managers:
-                return _reply(ctx, Intent.COMMAND, "managers_only", request.lang)
+            if cmd is not None:
+                return await self._authorised(cmd, request, ctx)
             result = await handler(request, ctx)
         except Exception:
             logger.exception(
@@ -291,6 +366,25 @@ class Router(Generic[C]):
             )
             return _reply(ctx, Intent.ERROR, "error", request.lang)
         return result if isinstance(result, Response) else Response(result)
+
+    async def _authorised(self, cmd: Command[C], request: Request, ctx: C) -> Response:
+        """Run a command through the access filter chain: refused, moved to the private chat, or run."""
+        request = dataclasses.replace(request, role=await ctx.roles.role_of(request.sender.key))
+        needed = cmd.needs(request)
+        verdict = decide(needed, request.role, request.incoming)
+        if verdict is Verdict.REFUSE:
+            template = "admins_only" if needed.role is Role.ADMIN else "managers_only"
+            return _reply(ctx, Intent.COMMAND, template, request.lang)
+        if verdict is Verdict.RUN:
+            return _response(await cmd.func(request, ctx))
+        # Asked in a group: the group sees a notice, the answer goes to the sender's private chat.
+        private = private_chat(request.incoming)
+        moved = dataclasses.replace(request, incoming=dataclasses.replace(request.incoming, chat=private))
+        response = _response(await cmd.func(moved, ctx))
+        link = ctx.chat_link(private.platform)
+        notice = Reply(ctx.renderer.render("private_only", request.lang, link=link))
+        answers = [dataclasses.replace(r, to=r.to or private, edit=False) for r in response.replies]
+        return dataclasses.replace(response, replies=[notice, *answers])
 
     def _in_dialogue(self, incoming: Incoming, ctx: C) -> Handler[C] | None:
         """The handler of the dialogue open in this private chat, if any."""
@@ -402,6 +496,10 @@ async def _lookup(ctx: RouterContext, ref: MessageRef | None) -> str | None:
 
 # Presses and reactions act on the bot's own messages; membership changes concern the bot itself.
 _ALWAYS_ADDRESSED = frozenset({Kind.BUTTON, Kind.REACTION, Kind.JOINED, Kind.LEFT})
+
+
+def _response(result: HandlerResult) -> Response:
+    return result if isinstance(result, Response) else Response(result)
 
 
 def _reply(ctx: RouterContext, intent: Intent, template: str, lang: str, **values: object) -> Response:

@@ -97,3 +97,15 @@ async def resolve_event(
             buttons=buttons,
         )
     ]
+
+
+def consent_buttons(req: Request, ctx: AppContext, action: str) -> tuple[tuple[Button, ...], ...]:
+    """ "Einverstanden" runs `action`, "Nein, danke" declines; a typed "ja" or "nein" answers as well."""
+    ctx.pending.ask(req.sender.key, action, now=ctx.clock.now())
+    de = req.lang == "de"
+    return (
+        (
+            Button("✅ Einverstanden" if de else "✅ I agree", action),
+            Button("Nein, danke" if de else "No, thanks", "/einwilligen nein"),
+        ),
+    )

@@ -268,10 +268,16 @@ async def details(req: Request, ctx: AppContext) -> list[Reply]:
     as_word=True,
     reaction="📅",
     neutral="ics",
-    help=("Kalenderdatei (.ics) zu einer Veranstaltung", "calendar file (.ics) for an event"),
+    help=(
+        "Kalenderdatei (.ics) zu einer Veranstaltung; ohne: Ihr Kalender-Abo",
+        "calendar file (.ics) for an event; without one: your calendar feed",
+    ),
 )
 async def calendar(req: Request, ctx: AppContext) -> list[Reply]:
-    """Send the event as an .ics calendar file."""
+    """Send the event as an .ics calendar file; without one, the member's personal calendar feed."""
+    renew = req.args.strip().lower() in RENEW_WORDS
+    if renew or (not req.args and ctx.settings.public_url and req.chat.is_private):
+        return [Reply(await calendar_feed(req, ctx, renew=renew))]
     event, replies = await resolve_event(req, ctx, action="kalender")
     if event is None:
         return replies
@@ -282,3 +288,21 @@ async def calendar(req: Request, ctx: AppContext) -> list[Reply]:
             attachment=Attachment(f"{event.slug}.ics", "text/calendar", data),
         )
     ]
+
+
+RENEW_WORDS = ("neu", "new", "erneuern", "renew")
+
+
+async def calendar_feed(req: Request, ctx: AppContext, *, renew: bool) -> str:
+    """The member's private feed address (`/kalender`), a new one with `/kalender neu`."""
+    base = ctx.settings.public_url
+    if not base:
+        return ctx.render("calendar_feed", req.lang, state="no_web")
+    if not req.chat.is_private:
+        return ctx.render("calendar_feed", req.lang, state="not_private")
+    token = await ctx.calendars.token(req.sender, now=ctx.clock.now(), renew=renew)
+    if token is None:
+        return ctx.render("calendar_feed", req.lang, state="no_member")
+    https = f"{base.rstrip('/')}/kalender/{token}.ics"
+    webcal = "webcal://" + https.split("://", 1)[1]
+    return ctx.render("calendar_feed", req.lang, state="feed", webcal=webcal, https=https, renewed=renew)

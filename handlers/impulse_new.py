@@ -39,10 +39,7 @@ def _say(ctx: AppContext, req: Request, case: str, **values: object) -> Reply:
 
 async def new_impulse(req: Request, ctx: AppContext) -> list[Reply]:
     """Start the dialogue, or act on a preview's button (publish, schedule, discard)."""
-    if req.sender.key not in ctx.settings.managers:
-        return [Reply(ctx.render("managers_only", req.lang))]
-    if not req.chat.is_private:
-        return [_say(ctx, req, "private_only")]
+    # Who may (managers) and where (a private chat) is the router's access chain: see `/impuls`.
     words = fold(req.args).split()[1:]
     now = ctx.clock.now()
     if not words:

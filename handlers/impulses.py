@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bot.access import MANAGER_PRIVATE, OPEN, Access
 from bot.chat import Reply, about, split_subject
 from bot.context import AppContext
+from bot.db.models import Role
 from bot.notices.impulses import PLATFORM_NAMES, DiscussionRenderer, paragraphs
 from bot.router import Request, Response, Router
 from bot.services.discussion import Outcome
@@ -36,11 +38,17 @@ async def _summary(ctx: AppContext, slug: str, lang: str, *, latest: int) -> str
     )
 
 
+def _impulse_access(req: Request) -> Access:
+    """Reading is for everyone; writing a new impulse (`/impuls neu`) is a manager's private dialogue."""
+    return MANAGER_PRIVATE if is_new(req.args) else OPEN
+
+
 @router.command(
     "impuls",
     ("impulse",),
     as_word=True,
     word_max_args=3,
+    access=_impulse_access,
     help=("der Impuls der Woche und seine Diskussion", "this week's impulse and its discussion"),
 )
 async def impulse(req: Request, ctx: AppContext) -> list[Reply]:
@@ -137,7 +145,7 @@ async def contribution_deleted(req: Request, ctx: AppContext) -> list[Reply]:
 @router.command(
     "verbergen",
     "hide",
-    managers_only=True,
+    role=Role.MANAGER,  # used as a reply in the group itself
     help=(
         "einen Beitrag überall verbergen (als Antwort darauf)",
         "hide a contribution everywhere (as a reply)",
@@ -158,7 +166,7 @@ async def hide(req: Request, ctx: AppContext) -> list[Reply]:
 @router.command(
     "spiegeln",
     "mirror",
-    managers_only=True,
+    role=Role.MANAGER,  # switches the group or room it is used in
     help=(
         "Beiträge anderer Chats hier zeigen: an oder aus (Community-Management)",
         "show other chats' contributions here: on or off (managers)",

@@ -7,13 +7,15 @@ from datetime import timedelta
 from babel.lists import format_list
 from babel.units import format_unit
 
+from bot.access import MANAGER_PRIVATE, OPEN, Access
 from bot.chat import Button, ChatRef, Kind, Reply
 from bot.context import AppContext
-from bot.db.models import TargetKind, TargetStatus
+from bot.db.models import Role, TargetKind, TargetStatus
 from bot.notices.overview import overview_renderer
 from bot.router import Request, Router
 from bot.services.overview import Audience, Overview, Target, assemble
 from bot.text import fold
+from handlers.common import consent_buttons
 
 router: Router[AppContext] = Router()
 
@@ -35,11 +37,22 @@ def _words(args: str) -> list[str]:
     return fold(args).split()
 
 
+def _overview_access(req: Request) -> Access:
+    """Reading is for everyone; sending now is a manager's private command, switching a group a manager's."""
+    words = _words(req.args)
+    if words and words[0] in SEND_WORDS:
+        return MANAGER_PRIVATE
+    if words and words[0] in ON_WORDS | OFF_WORDS and not req.chat.is_private:
+        return Access(Role.MANAGER)
+    return OPEN
+
+
 @router.command(
     "wochenuebersicht",
     ("overview", "digest"),
     as_word=True,
     word_max_args=3,
+    access=_overview_access,
     help=("die Wochenübersicht lesen", "read the weekly overview"),
 )
 async def overview(req: Request, ctx: AppContext) -> list[Reply]:
@@ -74,8 +87,6 @@ async def preview(req: Request, ctx: AppContext) -> list[Reply]:
 
 
 async def _send(req: Request, ctx: AppContext, *, confirmed: bool) -> list[Reply]:
-    if req.sender.key not in ctx.settings.managers:
-        return [Reply(ctx.render("managers_only", req.lang))]
     week = await this_week(ctx)
     targets = [t for t in await ctx.overview.targets() if t.platform in ctx.transports or not ctx.transports]
     values = {"week": week.week, "count": len(targets)}
@@ -94,8 +105,6 @@ async def _send(req: Request, ctx: AppContext, *, confirmed: bool) -> list[Reply
 
 async def _group_switch(req: Request, ctx: AppContext, *, on: bool, words: list[str]) -> list[Reply]:
     """A manager turns the overview (and impulses) on or off for the group or room they write in."""
-    if req.sender.key not in ctx.settings.managers:
-        return [Reply(ctx.render("managers_only", req.lang))]
     now = ctx.clock.now()
     if not on:
         await ctx.overview.remove(req.chat, now=now)
@@ -190,7 +199,7 @@ async def membership(req: Request, ctx: AppContext) -> list[Reply]:
     target = await ctx.overview.set_chat(
         req.chat, kind=kind, status=TargetStatus.PENDING, now=now, title=req.text, added_by=req.sender.key
     )
-    if req.sender.key not in ctx.settings.managers:
+    if not (await ctx.roles.role_of(req.sender.key)).covers(Role.MANAGER):
         return []  # added by someone else: a manager confirms it in /kanaele
     manager = ChatRef(req.sender.platform, req.sender.id, is_private=True)
     text = ctx.render("targets", req.lang, case="ask", target=target)
@@ -208,14 +217,15 @@ async def subscribe(req: Request, ctx: AppContext) -> list[Reply]:
         return [Reply(ctx.render("subscription", req.lang, case="private_only", link=link, when=when))]
     if not await ctx.registrations.has_consent(req.sender):
         if not set(_words(req.args)) & YES_WORDS:
-            agree = "✅ Einverstanden" if req.lang == "de" else "✅ I agree"
             return [
                 Reply(
                     ctx.render("subscription", req.lang, case="consent", when=when),
-                    buttons=((Button(agree, "/abo ja"),),),
+                    buttons=consent_buttons(req, ctx, "/abo ja"),
                 )
             ]
         await ctx.registrations.give_consent(req.sender)
+        if ctx.languages is not None:
+            await ctx.languages.member_created(req.sender)
     done = await ctx.overview.subscribe(req.sender, language=req.lang, now=ctx.clock.now())
     case = "subscribed" if done else "already"
     return [Reply(ctx.render("subscription", req.lang, case=case, when=when), edit=req.incoming.is_button)]

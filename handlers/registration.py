@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from bot.access import OPEN, Access
 from bot.chat import Button, Reply, about
 from bot.context import AppContext
 from bot.notices import action, calendar_button, cancel_button
 from bot.router import Request, Router
 from bot.services.registration import MyRegistration, Outcome
-from handlers.common import MAX_BUTTON_ROWS, event_buttons, resolve_event, short
+from bot.text import fold
+from handlers.common import MAX_BUTTON_ROWS, consent_buttons, event_buttons, resolve_event, short
 from handlers.overview import offer as offer_overview
 
 router: Router[AppContext] = Router()
+
+NO_WORDS = frozenset({"nein", "no", "nein danke", "no thanks"})
 
 
 @router.command(
@@ -28,11 +32,10 @@ async def register(req: Request, ctx: AppContext) -> list[Reply]:
         return replies
     result = await ctx.registrations.register(req.sender, event)
     if result.outcome is Outcome.NEEDS_CONSENT:
-        yes = "✅ Einverstanden" if req.lang == "de" else "✅ I agree"
         return [
             Reply(
                 ctx.render("consent", req.lang, event=event),
-                buttons=((Button(yes, f"/einwilligen {event.slug}"),),),
+                buttons=consent_buttons(req, ctx, f"/einwilligen {event.slug}"),
                 subject=about("event", event.slug),
             )
         ]
@@ -80,7 +83,10 @@ async def waitlist(req: Request, ctx: AppContext) -> list[Reply]:
     help=("der Datenspeicherung für Anmeldungen zustimmen", "agree to storing your registration data"),
 )
 async def consent(req: Request, ctx: AppContext) -> list[Reply]:
-    """Record consent, then complete the registration it was asked for."""
+    """Record consent, then complete the registration it was asked for; "nein" stores nothing."""
+    ctx.pending.forget(req.sender.key)
+    if fold(req.args) in NO_WORDS:
+        return [Reply(ctx.render("privacy", req.lang, case="refused"), edit=req.incoming.is_button)]
     await ctx.registrations.give_consent(req.sender)
     if ctx.languages is not None:
         await ctx.languages.member_created(req.sender)
@@ -89,11 +95,17 @@ async def consent(req: Request, ctx: AppContext) -> list[Reply]:
     return await register(req, ctx)
 
 
+def _cancel_access(req: Request) -> Access:
+    """Without an event, cancelling lists the sender's registrations: that belongs in the private chat."""
+    return OPEN if req.args else Access(private=True)
+
+
 @router.command(
     "abmelden",
     "cancel",
     as_word=True,
     reaction="❌",
+    access=_cancel_access,
     neutral="unrsvp",
     help=("Anmeldung zurücknehmen", "cancel a registration"),
 )
@@ -130,6 +142,7 @@ async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
     ("mine", "my"),
     as_word=True,
     word_max_args=1,
+    private=True,
     help=("Ihre Anmeldungen", "your registrations"),
 )
 async def mine(req: Request, ctx: AppContext) -> list[Reply]:

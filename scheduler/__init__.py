@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import AppContext
 from scheduler.jobs import (
+    enforce_keeping,
     enqueue_reminders,
     post_due_impulses,
     purge_discussions,
@@ -47,6 +48,17 @@ class Scheduler:
         self.aps.add_job(
             purge_discussions, "interval", days=1, args=[ctx], id="retention", coalesce=True, max_instances=1
         )
+        # Keeping limits: daily, and once right after the start (a bot restarted daily still keeps them).
+        self.aps.add_job(
+            enforce_keeping,
+            "interval",
+            days=1,
+            args=[ctx],
+            id="keeping",
+            coalesce=True,
+            max_instances=1,
+        )
+        self.aps.add_job(enforce_keeping, args=[ctx], id="keeping_at_start")  # runs once, right away
 
     async def _reminders(self) -> None:
         if await enqueue_reminders(self.ctx):
@@ -67,7 +79,8 @@ class Scheduler:
         self.aps.start()
         self.outbox.start()
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, *, grace: float = 0.0) -> None:
+        """Stop the jobs; sends already started may finish within `grace` seconds."""
         if self.aps.running:
             self.aps.shutdown(wait=False)
-        await self.outbox.stop()
+        await self.outbox.stop(grace=grace)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import timedelta
 
 from bot.context import AppContext
 from bot.notices import Notices
 from bot.notices.impulses import DiscussionRenderer
 from bot.notices.overview import overview_renderer
+from bot.services.privacy import KeepingLimits
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +60,14 @@ async def post_due_impulses(ctx: AppContext) -> list[tuple[str, int]]:
 async def purge_discussions(ctx: AppContext) -> int:
     """Delete contributions older than the retention period (BOT_DISCUSSION_RETENTION_MONTHS)."""
     return await ctx.discussion.purge(now=ctx.clock.now(), months=ctx.settings.discussion_retention_months)
+
+
+async def enforce_keeping(ctx: AppContext) -> dict[str, int]:
+    """Delete or anonymise what is older than the keeping limits (daily, and once at start)."""
+    settings = ctx.settings
+    limits = KeepingLimits(
+        pushes=timedelta(days=settings.keep_pushes_days),
+        sent_messages=timedelta(days=settings.keep_sent_messages_days),
+        registrations=timedelta(days=settings.keep_registrations_days),
+    )
+    return await ctx.privacy.enforce_keeping(limits, now=ctx.clock.now())

@@ -9,6 +9,7 @@ gives messages up early nor makes every instance retry in the same second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter
@@ -18,6 +19,7 @@ from bot.chat import ChatRef, Reply
 from bot.context import AppContext
 from bot.db.models import OutboxMessage, OutboxStatus
 from bot.delivery import Rejected, TemporaryFailure, Unreachable
+from bot.metrics import OUTBOX_RESULTS
 from bot.services.outbox import LEASE, Delivered, payload_to_replies
 
 logger = logging.getLogger(__name__)
@@ -26,6 +28,16 @@ BATCH = 500
 FLUSH_SECONDS = 0.05
 BACKOFF_CAP = timedelta(seconds=120)
 RENEW_EVERY = LEASE / 3
+
+
+class Results(Counter[str]):
+    """The worker's counts, also exported as `stadtretter_outbox_results_total`."""
+
+    def __setitem__(self, result: str, value: int) -> None:
+        grown = value - self.get(result, 0)
+        if grown > 0:
+            OUTBOX_RESULTS.labels(result).inc(grown)
+        super().__setitem__(result, value)
 
 
 def backoff(attempt: int, *, cap: timedelta = BACKOFF_CAP) -> timedelta:
@@ -48,12 +60,13 @@ class OutboxWorker:
         self.ctx = ctx
         self.concurrency = concurrency
         self.idle_seconds = idle_seconds
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Results()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._delivered: list[Delivered] = []
         self._sent_event = asyncio.Event()
         self._in_flight: dict[int, OutboxMessage] = {}
+        self._stopping = False
 
     @property
     def horizon(self) -> timedelta:
@@ -65,14 +78,21 @@ class OutboxWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    async def stop(self, *, grace: float = 0.0) -> None:
+        """Stop; with `grace`, sends already started finish (within `grace` s), the rest is given back."""
+        if self._task is None:
+            return
+        if grace > 0:
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.drain_once()
             except Exception:
@@ -101,15 +121,17 @@ class OutboxWorker:
         async def deliver(rows: list[OutboxMessage]) -> None:
             async with semaphore:
                 for position, row in enumerate(rows):  # one chat's messages in queue order
+                    if self._stopping:  # shutting down: not started, so given back at once
+                        await self._hold_back(rows[position:], self.ctx.clock.now())
+                        return
                     chat = (row.platform, row.chat_id)
                     retry_at = held.get(chat)
                     if retry_at is not None and retry_at <= self.ctx.clock.now():
                         retry_at = None  # its wait is over: this chat goes on
                     if retry_at is None:
-                        try:
-                            retry_at = await self._deliver(row)
-                        finally:
-                            self._in_flight.pop(row.id, None)
+                        # Cancelled (stopping) or failed, it stays in flight: given back at the end.
+                        retry_at = await self._deliver(row)
+                        self._in_flight.pop(row.id, None)
                         if retry_at is None:
                             continue
                         held[chat] = retry_at
@@ -123,7 +145,7 @@ class OutboxWorker:
         ahead = not self.ctx.db.is_sqlite
         upcoming = asyncio.create_task(self._claim(platforms)) if platforms else None
         try:
-            while upcoming is not None:
+            while upcoming is not None and not self._stopping:
                 batch = await upcoming
                 if not batch:
                     upcoming = None
@@ -143,6 +165,21 @@ class OutboxWorker:
             stop.set()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._flush()
+            await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Claims whose send never finished (a stop cancelled it, or it failed): due again at once, rather
+        than after the lease. A send cancelled in the middle may have reached the platform: at most those
+        could arrive twice, as after a crash."""
+        unfinished = [
+            row_id for row_id in self._in_flight if row_id not in {r.id for r, *_ in self._delivered}
+        ]
+        self._in_flight.clear()
+        if unfinished:
+            try:
+                await self.ctx.outbox.release(unfinished, retry_at=self.ctx.clock.now(), tried=True)
+            except Exception:
+                logger.exception("outbox: could not give back %d claimed messages", len(unfinished))
 
     async def _claim(self, platforms: set[str]) -> list[OutboxMessage]:
         batch = await self.ctx.outbox.claim(now=self.ctx.clock.now(), limit=BATCH, platforms=platforms)

@@ -1,4 +1,4 @@
-"""Command line: `stadtretter run | chat | ask | db | content | overview | impulse` (also `python -m bot`)."""
+"""Command line: `stadtretter run | chat | ask | db | content | overview | impulse | member | audit`."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot.cli.impulse import add_parser as add_impulse
 
     add_impulse(sub)
+    from bot.cli.member import add_parsers as add_member
+
+    add_member(sub)
     return parser
 
 
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stadtretter: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    quiet = command in ("ask", "chat", "overview", "digest", "impulse") or (
+    quiet = command in ("ask", "chat", "overview", "digest", "impulse", "member", "audit") or (
         command == "run" and not (settings.telegram_enabled or settings.matrix_enabled)
     )
     setup_logging(settings, level="WARNING" if quiet else None)
@@ -104,6 +107,12 @@ def _dispatch(command: str, settings: Settings, args: argparse.Namespace) -> int
         return asyncio.run(ask(settings, args))
     if command == "db":
         return asyncio.run(_db_upgrade(settings))
+    if command in ("member", "audit"):
+        from bot.cli import member
+
+        return asyncio.run(
+            member.member(settings, args) if command == "member" else member.audit(settings, args)
+        )
     if command in ("overview", "digest"):
         from bot.cli.overview import overview
 
@@ -155,7 +164,7 @@ async def _chat(settings: Settings) -> int:
 async def _db_upgrade(settings: Settings) -> int:
     from bot.db.session import Database
 
-    db = Database(settings.effective_database_url)
+    db = Database(settings.effective_database_url, wait=settings.db_wait.total_seconds())
     try:
         await db.upgrade()
     finally:

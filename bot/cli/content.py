@@ -26,7 +26,7 @@ FEW = 3  # removing more items than this asks for a confirmation
 
 async def content_sync(settings: Settings, args: argparse.Namespace) -> int:
     directory = args.directory or settings.content_dir
-    db = Database(settings.effective_database_url)
+    db = Database(settings.effective_database_url, wait=settings.db_wait.total_seconds())
     try:
         await db.upgrade()
         notices = Notices(Renderer(settings.tz))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -50,6 +51,29 @@ class RegistrationStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Role(StrEnum):
+    """What a person may do; each role includes the ones before it."""
+
+    MEMBER = "member"
+    MANAGER = "manager"  # content, impulses, overview, exports, targets
+    ADMIN = "admin"  # also gives and takes roles
+
+    @property
+    def rank(self) -> int:
+        return _ROLE_RANK[self]
+
+    def covers(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+_ROLE_RANK = {Role.MEMBER: 0, Role.MANAGER: 1, Role.ADMIN: 2}
+
+
+class RoleSource(StrEnum):
+    SETTINGS = "settings"  # BOT_ADMINS / BOT_MANAGERS, applied again at every start
+    INVITATION = "invitation"  # given through an invitation; stays until revoked
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENDING = "sending"
@@ -83,6 +107,34 @@ def status_check(column: str, enum: type[StrEnum], name: str) -> CheckConstraint
     """Only the enum's values fit the column (also for writes that bypass the models)."""
     allowed = ", ".join(f"'{member.value}'" for member in enum)
     return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+NAMES_PERSON = "names_person"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonMarker:
+    """How a column names a person, so export and erasure find every row about them by reading the schema.
+
+    `how`: "member" holds members.id; "user" holds the platform user id (or their private chat's id)
+    beside the platform column `platform`; "key" holds "platform:id"; "row" names the person of a row
+    another marked column finds (a display name). `erase`: "delete" the row, or "null" the column when
+    the row means something without the person (an anonymous registration still counts a seat).
+    """
+
+    how: Literal["member", "user", "key", "row"]
+    platform: str | None = None
+    erase: Literal["delete", "null"] = "delete"
+
+
+def names_person(
+    how: Literal["member", "user", "key", "row"],
+    *,
+    platform: str | None = None,
+    erase: Literal["delete", "null"] = "delete",
+) -> dict[str, Any]:
+    """Column info marking a column that names a person (see PersonMarker)."""
+    return {NAMES_PERSON: PersonMarker(how, platform, erase)}
 
 
 class Base(DeclarativeBase):
@@ -148,7 +200,8 @@ class Impulse(Base):
     withdrawn_at: Mapped[datetime | None]
     # "file" (content/impulses/<slug>.md, synced) or "chat" (made with /impuls neu; a sync never touches it).
     origin: Mapped[str] = mapped_column(String(8), default="file", server_default="file")
-    created_by: Mapped[str | None] = mapped_column(String(255))  # names a person: the manager's platform key
+    # The manager who wrote it in chat ("platform:id"); erased with them, the impulse stays.
+    created_by: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
     # Set once, by the instance that queued the post (only where empty): the post goes out once.
     posted_at: Mapped[datetime | None]
 
@@ -231,8 +284,8 @@ class Member(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
-    user_id: Mapped[str] = mapped_column(String(255))
-    display_name: Mapped[str] = mapped_column(String(255), default="")
+    user_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
+    display_name: Mapped[str] = mapped_column(String(255), default="", info=names_person("row"))
     language: Mapped[str | None] = mapped_column(String(5))
     # When the member chose `language` with /sprache (then nothing else changes it).
     language_chosen_at: Mapped[datetime | None]
@@ -254,7 +307,10 @@ class Registration(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    # NULL once the member was erased: an anonymous row keeps the event's counts.
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True, info=names_person("member", erase="null")
+    )
     status: Mapped[RegistrationStatus] = mapped_column(StatusType(RegistrationStatus))
     created_at: Mapped[datetime]
     # Waitlist order: the time the member (re)joined; promotion takes the oldest.
@@ -271,7 +327,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)
     platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     is_private: Mapped[bool]
     payload: Mapped[dict[str, Any]]
     status: Mapped[OutboxStatus] = mapped_column(StatusType(OutboxStatus), index=True)
@@ -324,7 +380,7 @@ class OverviewTarget(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     kind: Mapped[TargetKind] = mapped_column(StatusType(TargetKind))
     status: Mapped[TargetStatus] = mapped_column(StatusType(TargetStatus), index=True)
     title: Mapped[str] = mapped_column(String(255), default="")
@@ -334,8 +390,10 @@ class OverviewTarget(Base):
     # Whether contributions from the other chats are shown here (/spiegeln); BOT_IMPULSE_MIRROR turns all off.
     mirror: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # A member's own chat names the member (their data: export and deletion go with them).
-    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
-    added_by: Mapped[str | None] = mapped_column(String(255))
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True, info=names_person("member")
+    )
+    added_by: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -371,7 +429,7 @@ class SentMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     message_id: Mapped[str] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
@@ -389,7 +447,7 @@ class MessageAlias(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     message_id: Mapped[str] = mapped_column(String(255))
     original_chat_id: Mapped[str] = mapped_column(String(255))
     original_message_id: Mapped[str] = mapped_column(String(255))
@@ -405,7 +463,7 @@ class ImpulsePost(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     impulse_id: Mapped[int] = mapped_column(ForeignKey("impulses.id", ondelete="CASCADE"), index=True)
     platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     outbox_key: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime]
 
@@ -424,10 +482,12 @@ class Contribution(Base):
     impulse_id: Mapped[int] = mapped_column(ForeignKey("impulses.id", ondelete="CASCADE"), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("contributions.id", ondelete="SET NULL"))
     platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     message_id: Mapped[str] = mapped_column(String(255))
-    author_id: Mapped[str] = mapped_column(String(255), index=True)  # names a person
-    author_name: Mapped[str] = mapped_column(String(255))  # names a person
+    author_id: Mapped[str] = mapped_column(
+        String(255), index=True, info=names_person("user", platform="platform")
+    )
+    author_name: Mapped[str] = mapped_column(String(255), info=names_person("row"))
     text: Mapped[str] = mapped_column(Text)  # written by a person
     created_at: Mapped[datetime] = mapped_column(index=True)
     edited_at: Mapped[datetime | None]
@@ -446,6 +506,68 @@ class ContributionMirror(Base):
         ForeignKey("contributions.id", ondelete="CASCADE"), index=True
     )
     platform: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(255))
+    chat_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     outbox_key: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime]
+
+
+class CalendarToken(Base):
+    """A member's private calendar feed address (`/kalender`): whoever knows the token reads the feed."""
+
+    __tablename__ = "calendar_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), unique=True, info=names_person("member")
+    )
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class RoleGrant(Base):
+    """A person's role above member (people without a row are members)."""
+
+    __tablename__ = "roles"
+    __table_args__ = (
+        UniqueConstraint("platform", "user_id"),
+        status_check("role", Role, "ck_roles_role"),
+        status_check("source", RoleSource, "ck_roles_source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
+    role: Mapped[Role] = mapped_column(StatusType(Role))
+    source: Mapped[RoleSource] = mapped_column(StatusType(RoleSource))
+    granted_by: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
+    granted_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Who did what to roles and people's data, and when: grants, revocations, invitations, exports."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    # "platform:id", or a word such as "settings" or "cli"; NULL once that person was erased.
+    actor: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
+    detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class Invitation(Base):
+    """A one-time invitation to a role: only the token's hash is kept; valid until `expires_at`, once."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (status_check("role", Role, "ck_invitations_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(StatusType(Role))
+    created_by: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(255), info=names_person("key", erase="null"))

@@ -9,8 +9,10 @@ decision about seats. PostgreSQL serialises with row locks; its migrations run u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,6 +27,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from bot.config import ConfigError, async_database_url
 from bot.files import private_file, tighten
@@ -34,6 +43,7 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant shared by all instances: the advisory lock migrations run under on PostgreSQL.
 MIGRATION_LOCK = 0x5374_6164  # "Stad"
+SYNC_LOCK = MIGRATION_LOCK + 1  # the content sync at start
 # Set while a task holds the write lock: its transactions on SQLite begin IMMEDIATE.
 _writing: contextvars.ContextVar[bool] = contextvars.ContextVar("stadtretter_db_writing", default=False)
 
@@ -73,10 +83,12 @@ class Database:
     transactions): `stadtretter ask` reads the real database that way.
     """
 
-    def __init__(self, url: str, *, echo: bool = False, read_only: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, read_only: bool = False, wait: float = 0.0) -> None:
         url = async_database_url(url)
         self.url = url
         self.read_only = read_only
+        # Seconds `check` keeps retrying a database that is not reachable yet (BOT_DB_WAIT).
+        self.wait = wait
         self.is_sqlite = url.startswith("sqlite")
         self.in_memory = self.is_sqlite and (":memory:" in url or "mode=memory" in url or url.endswith("://"))
         kwargs: dict[str, object] = {}
@@ -137,15 +149,31 @@ class Database:
         if path is not None and not path.exists() and not self.read_only:
             private_file(path)
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_transient),
+                stop=stop_after_delay(self.wait),
+                wait=wait_exponential_jitter(initial=1, max=15),
+                before_sleep=self._log_wait,
+                reraise=True,
+            ):
+                with attempt:
+                    async with self.engine.connect() as conn:
+                        await conn.execute(text("SELECT 1"))
         except (OSError, DBAPIError) as exc:
-            reason = _reason(exc)
-            raise ConfigError(
-                f"BOT_DATABASE_URL: cannot open the database {self.describe()}: {reason}"
-            ) from None
+            where = f"BOT_DATABASE_URL: cannot open the database {self.describe()}"
+            raise ConfigError(f"{where}: {_reason(exc)}{_hint(exc, self)}") from None
         if path is not None and not self.read_only:
             tighten(path)
+
+    def _log_wait(self, state: RetryCallState) -> None:
+        outcome = state.outcome
+        reason = _reason(outcome.exception()) if outcome and outcome.exception() else "?"  # type: ignore[arg-type]
+        logger.warning(
+            "database %s not reachable (%s); trying again (BOT_DB_WAIT %.0f s)",
+            self.describe(),
+            reason,
+            self.wait,
+        )
 
     async def upgrade(self) -> None:
         """Apply all Alembic revisions up to head; instances starting together migrate one after the other."""
@@ -155,6 +183,22 @@ class Database:
                 # Released at commit; the next instance then finds the schema at head.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             await conn.run_sync(_run_upgrade)
+
+    @contextlib.asynccontextmanager
+    async def one_at_a_time(self, key: int) -> AsyncIterator[None]:
+        """Instances sharing a PostgreSQL database run the block one after the other (e.g. the content sync
+        at start); SQLite has one process, so nothing to wait for."""
+        if self.is_sqlite:
+            yield
+            return
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                await conn.commit()
 
     async def at_head(self) -> bool:
         """Whether every Alembic revision is applied (without applying any)."""
@@ -196,6 +240,44 @@ def _reason(exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     detail = str(original).strip().splitlines()
     return f"{type(original).__name__}: {detail[0]}" if detail else type(original).__name__
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, the driver's error it wraps and what caused that."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found and len(found) < 5:
+        found.append(current)
+        current = getattr(current, "orig", None) or current.__cause__
+    return found
+
+
+def _transient(exc: BaseException) -> bool:
+    """A database that is not reachable or not ready yet (worth waiting for), not a wrong setting."""
+    return any(
+        isinstance(e, OSError | TimeoutError)
+        or type(e).__name__
+        in ("CannotConnectNowError", "TooManyConnectionsError", "ConnectionDoesNotExistError")
+        for e in _causes(exc)
+    )
+
+
+def _hint(exc: BaseException, db: Database) -> str:
+    """What to do about a database that cannot be opened, in a few words."""
+    names = {type(e).__name__ for e in _causes(exc)}
+    url = make_url(db.url)
+    if "InvalidCatalogNameError" in names:
+        return f"; create it first: createdb -O {url.username or 'stadtretter'} {url.database}"
+    if names & {"InvalidPasswordError", "InvalidAuthorizationSpecificationError"}:
+        return "; check the user name and password in BOT_DATABASE_URL"
+    if db.is_sqlite:
+        return "; check that its folder exists and is writable"
+    if _transient(exc):
+        return (
+            f"; is PostgreSQL running and reachable at {url.host or 'localhost'}:{url.port or 5432}? "
+            "(BOT_DB_WAIT=60s waits for it at start)"
+        )
+    return ""
 
 
 def _sqlite_query_only(dbapi_conn: object, _record: object) -> None:

@@ -61,6 +61,14 @@ class OverviewRenderer:
             for index, message in enumerate(messages)
         ]
 
+    def parts(self, overview: Overview, audience: Audience) -> list[tuple[str, str]]:
+        """(part name, HTML in Telegram's subset) in the newsletter's order; the web page shows them."""
+        return self._parts(overview, audience)
+
+    def registration_links(self, overview: Overview, audience: Audience) -> list[tuple[str, str]]:
+        """(label, link or command) per event, as the buttons under the overview show them."""
+        return [(button.label, button.action) for row in self._buttons(overview, audience) for button in row]
+
     def _parts(self, overview: Overview, audience: Audience) -> list[tuple[str, str]]:
         wanted = {
             "header": True,
@@ -113,5 +121,11 @@ def plain(replies: list[Reply]) -> str:
 
 
 def overview_renderer(ctx: AppContext) -> OverviewRenderer:
-    """The overview renderer of a running application (deep links once the adapters announced the bot)."""
-    return OverviewRenderer(ctx.renderer, links=ctx.chat_link)
+    """The overview renderer of a running application (deep links once the adapters announced the bot);
+    with BOT_PUBLIC_URL the footer links to the online edition."""
+    base = ctx.settings.public_url
+
+    def online_url(week: str) -> str | None:
+        return f"{base.rstrip('/')}/wochenuebersicht/{week}" if base else None
+
+    return OverviewRenderer(ctx.renderer, links=ctx.chat_link, online_url=online_url)

@@ -36,3 +36,6 @@ class Conversations:
         self._last.move_to_end(chat_key)
         while len(self._last) > self.capacity:
             self._last.popitem(last=False)
+
+    def forget(self, chat_key: str) -> None:
+        self._last.pop(chat_key, None)

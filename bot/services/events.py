@@ -6,8 +6,6 @@ import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar
-from icalendar import Event as IcsEvent
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
@@ -23,6 +21,7 @@ from bot.db.models import (
     Practice,
 )
 from bot.db.session import Database
+from bot.services.calendar import calendar_of
 from bot.services.catalog import Catalog, EventView
 from bot.services.items import (
     ItemCatalog,
@@ -119,24 +118,4 @@ class EventService:
 
     def calendar_file(self, event: EventView, *, now: datetime) -> bytes:
         """An RFC 5545 calendar with this one event."""
-        cal = Calendar()
-        cal.add("prodid", "-//Die Stadtretter//Stadtretter-Assistent//DE")
-        cal.add("version", "2.0")
-        cal.add("method", "PUBLISH")
-        item = IcsEvent()
-        item.add("uid", f"{event.slug}@stadtretter-assistent")
-        item.add("dtstamp", now)
-        item.add("dtstart", event.starts_at)
-        item.add("dtend", event.effective_end)
-        item.add("summary", event.title)
-        details = event.description
-        header = [", ".join(event.speakers), event.organizer or ""]
-        if any(header):
-            details = "\n".join(h for h in header if h) + "\n\n" + details
-        item.add("description", details)
-        if event.location:
-            item.add("location", event.location)
-        if event.registration_url:
-            item.add("url", event.registration_url)
-        cal.add_component(item)
-        return cal.to_ical()
+        return calendar_of([event], now=now)

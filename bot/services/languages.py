@@ -111,6 +111,11 @@ class Languages:
         if known is not None:
             await self._store(person, known)
 
+    def forget(self, person: Person) -> None:
+        """The person erased their data: nothing about them stays in memory either."""
+        self._known.pop(person.key, None)
+        self._members.discard(person.key)
+
     async def _lookup(self, person: Person) -> Known | None:
         key = person.key
         if key in self._known:

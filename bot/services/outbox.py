@@ -251,19 +251,20 @@ class Outbox:
                 .values(not_before=until)
             )
 
-    async def release(self, ids: list[int], *, retry_at: datetime) -> None:
-        """Give claimed messages back unsent, due at `retry_at` (they wait behind an earlier one)."""
+    async def release(self, ids: list[int], *, retry_at: datetime, tried: bool = False) -> None:
+        """Give claimed messages back unsent, due at `retry_at` (they wait behind an earlier one).
+
+        `tried`: their send was started (and cut short by a stop), so the attempt counts.
+        """
         if not ids:
             return
+        # Not tried: the claim does not count as an attempt.
+        attempts = OutboxMessage.attempts if tried else OutboxMessage.attempts - 1
         async with self.db.write_lock, self.db.sessions.begin() as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.SENDING)
-                .values(
-                    status=OutboxStatus.PENDING,
-                    not_before=retry_at,
-                    attempts=OutboxMessage.attempts - 1,  # not tried: the claim does not count
-                )
+                .values(status=OutboxStatus.PENDING, not_before=retry_at, attempts=attempts)
             )
 
     async def mark_sent(self, delivered: list[Delivered], *, now: datetime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 # Reminder keys for the 24-hour reminder keep the form they had before offsets were configurable.
 DEFAULT_REMINDER_MINUTES = 24 * 60
+# Whether a person agreed is asked for many answers: remembered briefly (a "no" more briefly, so that
+# consent given through another instance counts soon).
+CONSENT_YES_SECONDS = 30.0
+CONSENT_NO_SECONDS = 5.0
 MARK_SLACK = timedelta(minutes=2)
 
 
@@ -87,6 +92,7 @@ class RegistrationService:
         self.outbox = outbox
         self.notices = notices
         self.language = language
+        self._consent: dict[str, tuple[bool, float]] = {}
 
     async def has_consent(self, sender: Person) -> bool:
         async with self.db.sessions() as session:
@@ -97,11 +103,27 @@ class RegistrationService:
             )
             return consent is not None
 
+    async def consented(self, person: Person) -> bool:
+        """Like has_consent, answered from a short-lived memory when it can."""
+        key, now = person.key, time.monotonic()
+        known = self._consent.get(key)
+        if known is not None and known[1] > now:
+            return known[0]
+        value = await self.has_consent(person)
+        if len(self._consent) > 50_000:
+            self._consent.clear()
+        self._consent[key] = (value, now + (CONSENT_YES_SECONDS if value else CONSENT_NO_SECONDS))
+        return value
+
+    def forget_consent(self, person: Person) -> None:
+        self._consent.pop(person.key, None)
+
     async def give_consent(self, sender: Person) -> None:
         now = self.clock.now()
         async with self.db.write_lock, self.db.sessions.begin() as session:
             member = await ensure_member(session, self.db, sender, now=now)
             member.consent_at = member.consent_at or now
+        self.forget_consent(sender)
 
     async def register(self, sender: Person, event: EventView) -> Result:
         """Confirm a seat, or queue on the waitlist when the event is full; never overbooks."""
@@ -284,31 +306,36 @@ class RegistrationService:
                 mark.through = max(mark.through, through)
             return added
 
-    async def attendees_csv(self, event: EventView, *, tz_format: Callable[[datetime], str]) -> bytes:
-        """CSV of the event's registrations for managers (cells cannot start spreadsheet formulas)."""
+    async def attendees_csv(
+        self, event: EventView | None, *, tz_format: Callable[[datetime], str]
+    ) -> tuple[bytes, int]:
+        """CSV of an event's registrations for managers, or of all events (`None`, with an event column),
+        and its number of rows; cells cannot start spreadsheet formulas."""
+        query = (
+            select(Registration, Member, Event.slug)
+            .join(Member, Member.id == Registration.member_id)
+            .join(Event, Event.id == Registration.event_id)
+            .where(Registration.status != CANCELLED)
+        )
+        if event is not None:
+            query = query.where(Registration.event_id == event.id)
+        order = (Registration.status, Registration.queued_at, Registration.id)
         async with self.db.sessions() as session:
-            rows = (
-                await session.execute(
-                    select(Registration, Member)
-                    .join(Member, Member.id == Registration.member_id)
-                    .where(Registration.event_id == event.id, Registration.status != CANCELLED)
-                    .order_by(Registration.status, Registration.queued_at, Registration.id)
-                )
-            ).all()
+            rows = (await session.execute(query.order_by(Event.starts_at, Event.slug, *order))).all()
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";")
-        writer.writerow(["status", "name", "platform", "user_id", "registered_at"])
-        for reg, member in rows:
-            writer.writerow(
-                [
-                    _cell(reg.status),
-                    _cell(member.display_name),
-                    _cell(member.platform),
-                    _cell(member.user_id),
-                    tz_format(reg.queued_at),
-                ]
-            )
-        return ("\ufeff" + out.getvalue()).encode("utf-8")
+        header = ["status", "name", "platform", "user_id", "registered_at"]
+        writer.writerow(header if event is not None else ["event", *header])
+        for reg, member, slug in rows:
+            cells = [
+                _cell(reg.status),
+                _cell(member.display_name),
+                _cell(member.platform),
+                _cell(member.user_id),
+                tz_format(reg.queued_at),
+            ]
+            writer.writerow(cells if event is not None else [_cell(slug), *cells])
+        return ("\ufeff" + out.getvalue()).encode("utf-8"), len(rows)
 
     async def _lock_event(self, session: AsyncSession, event_id: int) -> Event | None:
         query = select(Event).where(Event.id == event_id)

@@ -26,6 +26,7 @@ LAYER_OF = {
     "bot.db": "data",
     "bot.services": "rules",
     "bot.router": "core",
+    "bot.access": "core",
     "bot.render": "core",
     "bot.context": "core",
     "handlers": "features",
@@ -34,6 +35,7 @@ LAYER_OF = {
     "bot.platforms": "adapters",
     "bot.app": "root",
     "bot.cli": "root",
+    "bot.web": "root",  # the HTTP face reads the database and the application's status
     "bot.__main__": "root",
 }
 BELOW = {

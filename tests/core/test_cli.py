@@ -155,13 +155,22 @@ def test_db_upgrade(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "stadtretter.sqlite3").exists()
 
 
-def test_run_with_an_unreachable_telegram_says_so_in_one_line(tmp_path: Path) -> None:
-    env = {"BOT_TELEGRAM_TOKEN": "123:SECRET-TOKEN", "BOT_TELEGRAM_BASE_URL": "http://127.0.0.1:9/bot"}
-    result = run(["run"], tmp_path, env=env)
-    assert result.returncode == 1
-    assert "could not start: NetworkError" in result.stderr
-    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr
-    assert "SECRET-TOKEN" not in result.stderr
+def test_run_without_platforms_and_without_input_refuses_in_one_line(tmp_path: Path) -> None:
+    """A container started without a token and without -it: no greeting and exit 0 to restart in a loop."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**environment, "BOT_DATA_DIR": str(tmp_path / "data")},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no platform configured" in lines[0] and "-it" in lines[0]
+    assert result.stdout == ""
 
 
 def test_ask_answers_bad_input_without_failing(tmp_path: Path) -> None:

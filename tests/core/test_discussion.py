@@ -256,6 +256,22 @@ async def test_export_forget_and_retention(any_ctx: AppContext) -> None:
     assert await any_ctx.discussion.discussion(SLUG) == []
 
 
+async def test_erasing_a_person_takes_their_contributions_down_everywhere(any_ctx: AppContext) -> None:
+    telegram, matrix, worker, posts = await post(any_ctx)
+    await say(any_ctx, GROUP, ANNA, "Mein Beitrag", "g1", **reply_to(GROUP, posts[GROUP.id]))
+    await say(any_ctx, ROOM, BEN, "Seiner", "$b1", **reply_to(ROOM, posts[ROOM.id]))
+    await worker.drain_once()
+    await any_ctx.privacy.erase(ANNA, {}, actor="cli", now=any_ctx.clock.now())
+    await worker.drain_once()
+    # Anna's copies (in the channel's discussion group and the room) are deleted; Ben's stays everywhere.
+    assert sorted(c for c, r, _ in telegram.sent + matrix.sent if r.deletes) == sorted(
+        [DISCUSSION.id, ROOM.id]
+    )
+    assert await any_ctx.discussion.export_author("telegram", "anna") == []
+    assert (await any_ctx.privacy.export(ANNA)).empty
+    assert [c["text"] for c in await any_ctx.discussion.discussion(SLUG)] == ["Seiner"]
+
+
 async def test_the_weekly_overview_carries_last_weeks_discussion_with_first_names(
     any_ctx: AppContext,
 ) -> None:

@@ -40,7 +40,7 @@ async def statuses(ctx: AppContext, slug: str = THINIUS) -> dict[str, str]:
 async def test_first_registration_asks_for_consent_and_stores_nothing_before(any_ctx: AppContext) -> None:
     replies = await say(any_ctx, "anmelden Thinius")
     assert "einverstanden" in text_of(replies).lower()
-    assert actions(replies) == [f"/einwilligen {THINIUS}"]
+    assert actions(replies) == [f"/einwilligen {THINIUS}", "/einwilligen nein"]
     async with any_ctx.db.sessions() as session:
         assert await session.scalar(select(func.count(Member.id))) == 0
     replies = await say(any_ctx, actions(replies)[0], button=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.config import ConfigError, async_database_url, load_settings, parse_duration
 
@@ -30,6 +33,9 @@ BAD = [
     ({"BOT_MATRIX_USER_ID": "stadtretter"}, "BOT_MATRIX_USER_ID"),
     ({"BOT_MATRIX_ALLOWED": "example.org"}, "BOT_MATRIX_ALLOWED"),
     ({"BOT_MANAGERS": "12345"}, "BOT_MANAGERS"),
+    ({"BOT_MANAGERS": "telegram:@anna"}, "BOT_MANAGERS"),
+    ({"BOT_ADMINS": "12345"}, "BOT_ADMINS"),
+    ({"BOT_ADMINS": "matrix:anna"}, "BOT_ADMINS"),
     ({"BOT_TIMEZONE": "Berlin"}, "BOT_TIMEZONE"),
     ({"BOT_LANGUAGE": "fr"}, "BOT_LANGUAGE"),
     ({"BOT_NOW": "morgen"}, "BOT_NOW"),
@@ -38,6 +44,10 @@ BAD = [
     ({"BOT_OUTBOX_HORIZON": "0h"}, "BOT_OUTBOX_HORIZON"),
     ({"BOT_LOG_CONTENT": "maybe"}, "BOT_LOG_CONTENT"),
     ({"BOT_DATA_DIR": "/proc/stadtretter"}, "BOT_DATA_DIR"),
+    ({"BOT_LOG_FORMAT": "xml"}, "BOT_LOG_FORMAT"),
+    ({"BOT_HTTP_LISTEN": "localhost"}, "BOT_HTTP_LISTEN"),
+    ({"BOT_HTTP_LISTEN": "0.0.0.0:99999"}, "BOT_HTTP_LISTEN"),
+    ({"BOT_DB_WAIT": "a while"}, "BOT_DB_WAIT"),
 ]
 
 
@@ -134,3 +144,63 @@ def test_the_data_folder_is_private_whatever_the_umask(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE(settings.data_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE(loose.stat().st_mode) == 0o700
+
+
+@pytest.mark.postgres
+def test_db_upgrade_against_a_missing_database_says_how_to_create_it(tmp_path: Path, pg_url: str) -> None:
+    missing = pg_url.rsplit("/", 1)[0].replace("+asyncpg", "") + "/stadtretter_never_created"
+    result = run(["db", "upgrade"], tmp_path, {"BOT_DATABASE_URL": missing})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not exist" in lines[0]
+    assert "createdb" in lines[0] and "stadtretter_never_created" in lines[0]
+
+
+def test_an_unreachable_database_is_one_line_with_a_hint(tmp_path: Path) -> None:
+    result = run(["run"], tmp_path, {"BOT_DATABASE_URL": "postgresql://bot@127.0.0.1:9/stadtretter"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is PostgreSQL running" in lines[0] and "BOT_DB_WAIT" in lines[0]
+
+
+async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+@pytest.mark.postgres
+async def test_bot_db_wait_waits_for_a_database_that_comes_up_later(tmp_path: Path, pg_url: str) -> None:
+    """PostgreSQL reachable only 4 s after the start (a proxy that opens late): `db upgrade` waits for it."""
+    target = make_url(pg_url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def connect(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        db_reader, db_writer = await asyncio.open_connection(target.host, target.port or 5432)
+        await asyncio.gather(_forward(client_reader, db_writer), _forward(db_reader, client_writer))
+
+    url = target.set(drivername="postgresql", host="127.0.0.1", port=port)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    environment.update(
+        BOT_DATA_DIR=str(tmp_path / "data"),
+        BOT_DATABASE_URL=url.render_as_string(hide_password=False),
+        BOT_DB_WAIT="60s",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "db", "upgrade", env=environment, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await asyncio.sleep(4)
+    proxy = await asyncio.start_server(connect, "127.0.0.1", port)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        proxy.close()
+    assert proc.returncode == 0, err.decode()
+    assert "database is up to date" in out.decode()
+    assert "not reachable" in err.decode() and "trying again" in err.decode()

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.chat import ChatRef, Incoming, Reply
 from bot.context import AppContext
 from bot.db.models import OutboxMessage
+from bot.metrics import FLOOD_WAIT_SECONDS, FLOOD_WAITS
 from bot.platforms.telegram import TelegramAdapter
 from bot.platforms.telegram.limits import SendLimits
 from scheduler.outbox import BACKOFF_CAP, OutboxWorker
@@ -72,6 +73,8 @@ async def test_a_429_storm_on_one_chat_while_others_are_served(
     live_server: BotApiServer, telegram_bot: TelegramAdapter
 ) -> None:
     stormy = live_server.create_user("Sturm")
+    waits_before = FLOOD_WAITS.labels("telegram")._value.get()
+    seconds_before = FLOOD_WAIT_SECONDS.labels("telegram")._value.get()
     others = [live_server.create_user(f"Mitglied {i}") for i in range(20)]
     for user in (stormy, *others):
         user.chat  # noqa: B018
@@ -91,6 +94,9 @@ async def test_a_429_storm_on_one_chat_while_others_are_served(
     assert [len(u.chat.inbox) for u in others] == [1] * 20
     assert max(finished) < 2.0  # 20 messages at the overall pace (150/s at scale 5), none behind the storm
     assert stormy.chat.texts == ["Sturm"]
+    # /metrics counts each 429 and the seconds Telegram asked for
+    assert FLOOD_WAITS.labels("telegram")._value.get() - waits_before == 4
+    assert FLOOD_WAIT_SECONDS.labels("telegram")._value.get() - seconds_before == 4
 
 
 FAULTS = {

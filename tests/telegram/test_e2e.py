@@ -47,7 +47,9 @@ async def test_member_arrives_by_deep_link_registers_asks_and_cancels(
     anna.start(f"anmelden-{SLUG}")
     consent = await next_message(live_server, chat, 0)
     assert "Sind Sie einverstanden?" in consent.text
-    assert consent.buttons == [[("✅ Einverstanden", f"/einwilligen {SLUG}")]]
+    assert consent.buttons == [
+        [("✅ Einverstanden", f"/einwilligen {SLUG}"), ("Nein, danke", "/einwilligen nein")]
+    ]
     assert consent.parse_mode == "HTML"
 
     query = anna.press(consent, "✅ Einverstanden")
@@ -326,6 +328,8 @@ async def test_on_postgresql_answers_record_subjects_and_the_outbox_delivers_onc
     worker = OutboxWorker(ctx, idle_seconds=0.1)
     try:
         gina, hans = live_server.create_user("Gina"), live_server.create_user("Hans")
+        # Subjects are recorded for the private chats of people who agreed to be stored.
+        await ctx.registrations.give_consent(Person("telegram", str(gina.id)))
         gina.send_text("Wann ist der nächste WebTalk?")
         answer = await next_message(live_server, gina.chat, 0)
         ref = ChatRef("telegram", str(gina.id))
@@ -441,6 +445,7 @@ async def test_stopping_right_after_an_answer_keeps_its_subject(
     adapter = TelegramAdapter(bot_ctx.settings, bot_ctx.ports(), limits=SendLimits(scale=5))
     await adapter.start()
     lena = live_server.create_user("Lena")
+    await bot_ctx.registrations.give_consent(Person("telegram", str(lena.id)))  # subjects only with consent
     lena.send_text("Wann ist der nächste WebTalk?")
     answer = await next_message(live_server, lena.chat, 0)
     # The shutdown order of bot.app.run: the adapter finishes its updates, then the core writes the rest.
@@ -519,6 +524,7 @@ async def test_a_reply_to_our_message_reaches_the_handler_for_its_subject_in_pri
 ) -> None:
     register_probe(bot_ctx)
     olga = live_server.create_user("Olga")
+    await bot_ctx.registrations.give_consent(Person("telegram", str(olga.id)))  # subjects only with consent
     olga.send_command("probe")
     started = await next_message(live_server, olga.chat, 0)
     assert started.text == "Probe gestartet"

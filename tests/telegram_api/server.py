@@ -980,7 +980,10 @@ class BotApiServer:
 
     def _commands_key(self, params: dict[str, Any]) -> tuple[str, str]:
         scope = _json_value(params.get("scope")) or {"type": "default"}
-        return scope.get("type", "default"), str(params.get("language_code") or "")
+        kind = scope.get("type", "default")
+        if "chat_id" in scope:  # chat, chat_administrators and chat_member scopes name their chat
+            kind = f"{kind}:{scope['chat_id']}"
+        return kind, str(params.get("language_code") or "")
 
     async def _api_setwebhook(self, params: dict[str, Any]) -> bool:
         url = str(params.get("url") or "")

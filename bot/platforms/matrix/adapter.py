@@ -37,7 +37,7 @@ from nio import (
 from bot.chat import ChatRef, Incoming, Kind, MessageRef, Person, Platform, Reply, emoji_key
 from bot.config import Settings
 from bot.context import Ports
-from bot.delivery import Rejected, TemporaryFailure, Unreachable
+from bot.delivery import PlatformUnavailable, Rejected, TemporaryFailure, Unreachable
 from bot.files import private_dir, private_file, tighten_tree
 from bot.logs import redactor
 from bot.platforms.matrix.render import (
@@ -254,7 +254,7 @@ class MatrixAdapter:
             except NETWORK_ERRORS as exc:
                 if attempt == attempts - 1:
                     reason = type(exc).__name__
-                    raise RuntimeError(f"Matrix homeserver unreachable for {what}: {reason}") from None
+                    raise PlatformUnavailable(f"Matrix homeserver unreachable for {what}: {reason}") from None
                 delay = min(2**attempt, 10)
                 logger.warning("Matrix %s failed (%s); retrying in %s s", what, type(exc).__name__, delay)
                 await asyncio.sleep(delay)

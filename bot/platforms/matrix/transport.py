@@ -31,6 +31,7 @@ from nio.event_builders import EnableEncryptionBuilder
 from bot.chat import Attachment, ChatRef, Platform, Reply, reaction_actions
 from bot.context import SubjectLog
 from bot.delivery import Rejected, TemporaryFailure, Unreachable
+from bot.metrics import FLOOD_WAIT_SECONDS, FLOOD_WAITS
 from bot.platforms.matrix.render import add_relation, edit_content, file_content, notice_content
 from bot.platforms.matrix.session import LocalStore, MatrixSession
 from bot.text import fold
@@ -295,6 +296,8 @@ class MatrixTransport:
             if not (isinstance(first, ErrorResponse) and first.status_code == "M_LIMIT_EXCEEDED"):
                 return response
             wait = (first.retry_after_ms or 1000) / 1000
+            FLOOD_WAITS.labels("matrix").inc()
+            FLOOD_WAIT_SECONDS.labels("matrix").inc(wait)
             self._rate_limited_until = max(self._rate_limited_until, loop.time() + wait)
             if waited + wait > self.max_rate_wait:
                 logger.warning("Matrix rate limit on %s: retry after %.1f s, handing back", what, wait)

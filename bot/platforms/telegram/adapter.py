@@ -12,16 +12,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram import BotCommand, ChatMemberUpdated, Message, MessageEntity, MessageOriginChannel, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    ChatMemberUpdated,
+    Message,
+    MessageEntity,
+    MessageOriginChannel,
+    Update,
+)
 from telegram import User as TgUser
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.chat import ChatRef, Incoming, Kind, MessageRef, Person, Platform, Reply
 from bot.config import ConfigError, Settings
 from bot.context import Ports
-from bot.delivery import Rejected, TemporaryFailure, Unreachable
+from bot.delivery import PlatformUnavailable, Rejected, TemporaryFailure, Unreachable
 from bot.platforms.telegram.limits import SendLimits
 from bot.platforms.telegram.request import AiohttpRequest
 from bot.platforms.telegram.sender import TelegramSender
@@ -87,6 +95,8 @@ class TelegramAdapter:
         self.bot_id = 0
         self.username = ""
         self._initialized = False
+        # Private chats that got a role's command menu (taken back when the role ends).
+        self._menu_chats: set[str] = set()
         self._webhook_runner: web.AppRunner | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -95,8 +105,10 @@ class TelegramAdapter:
         """Connect, register the commands, and start polling or the webhook; return once running."""
         try:
             await self._start()
-        except BaseException:
+        except BaseException as exc:
             await self.stop()
+            if isinstance(exc, NetworkError):  # also TimedOut: the Bot API is not reachable for now
+                raise PlatformUnavailable(f"Telegram Bot API not reachable: {type(exc).__name__}") from None
             raise
 
     async def _start(self) -> None:
@@ -116,6 +128,9 @@ class TelegramAdapter:
         self.bot_id, self.username = me.id, me.username or ""
         self.ports.identity.announce(PLATFORM, self.username)
         await self._set_commands()
+        if self.ports.menus is not None:
+            await self.update_role_menus()
+            self.ports.menus.on_change(self.update_role_menus)
         await app.start()
         if self.settings.telegram_webhook_url:
             await self._start_webhook()
@@ -186,6 +201,34 @@ class TelegramAdapter:
             await self.application.bot.set_my_commands(commands_en, language_code="en")
         except TelegramError as exc:
             logger.warning("could not register the command menu: %s", exc)
+
+    async def update_role_menus(self) -> None:
+        """Give managers and admins their role's menu in their private chat (a chat scope); an ended role
+        gets the default menu back."""
+        if self.ports.menus is None:
+            return
+        menus = await self.ports.menus.role_menus(PLATFORM)
+        bot = self.application.bot
+        for user_id, menu in menus.items():
+            if not user_id.lstrip("-").isdigit():
+                continue
+            scope = BotCommandScopeChat(int(user_id))
+            german = [BotCommand(e.de, e.help_de[:256]) for e in menu if e.help_de]
+            english = [BotCommand(e.en, e.help_en[:256]) for e in menu if e.help_en]
+            try:
+                await bot.set_my_commands(german, scope=scope)
+                await bot.set_my_commands(english, scope=scope, language_code="en")
+                self._menu_chats.add(user_id)
+            except TelegramError as exc:
+                logger.warning("could not set the command menu of a role holder: %s", exc)
+        for user_id in self._menu_chats - set(menus):
+            scope = BotCommandScopeChat(int(user_id))
+            try:
+                await bot.delete_my_commands(scope=scope)
+                await bot.delete_my_commands(scope=scope, language_code="en")
+                self._menu_chats.discard(user_id)
+            except TelegramError as exc:
+                logger.warning("could not reset the command menu of a former role holder: %s", exc)
 
     # --- receiving -------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from bot.chat import Attachment, Button, ChatRef, Reply
 from bot.delivery import Rejected, TemporaryFailure, Unreachable
+from bot.metrics import FLOOD_WAIT_SECONDS, FLOOD_WAITS
 from bot.platforms.telegram.html import MAX_CAPTION, sanitize, split_html, visible_length
 from bot.platforms.telegram.limits import ChatState, Pacer, SendLimits
 from bot.text import html_to_plain
@@ -328,6 +329,8 @@ class TelegramSender:
             except RetryAfter as exc:
                 seconds = _seconds(exc)
                 self.flood_waits += 1
+                FLOOD_WAITS.labels("telegram").inc()
+                FLOOD_WAIT_SECONDS.labels("telegram").inc(seconds)
                 waits += 1
                 logger.info("Telegram asks to wait %.0f s before sending to %s again", seconds, chat.key)
                 if waits > self.max_flood_waits or seconds > self.max_flood_wait:

@@ -1,0 +1,217 @@
+"""A person's data: everything stored about them (export) and erasing it (deletion), found from the schema.
+
+Every column that names a person carries a `names_person` marker (bot/db/models.py); export and erasure
+read those markers, so a new table is covered the moment its columns are marked (a test fails on a table
+with person-like columns that are not).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Column, ColumnElement, Table, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.chat import Person
+from bot.db.models import (
+    NAMES_PERSON,
+    Base,
+    Event,
+    Member,
+    OutboxBody,
+    OutboxMessage,
+    OutboxStatus,
+    PersonMarker,
+    Registration,
+    RegistrationStatus,
+    SentMessage,
+)
+from bot.db.session import Database
+from bot.services.audit import record_in
+from bot.services.catalog import EventView
+from bot.services.registration import Outcome, RegistrationService
+
+logger = logging.getLogger(__name__)
+
+
+def marked_columns() -> Iterator[tuple[Table, Column[Any], PersonMarker]]:
+    """Every column marked as naming a person, dependent tables first (so rows go before what they name)."""
+    for table in reversed(Base.metadata.sorted_tables):
+        for column in table.columns:
+            marker = column.info.get(NAMES_PERSON)
+            if isinstance(marker, PersonMarker):
+                yield table, column, marker
+
+
+@dataclass
+class PersonData:
+    """What is stored about one person: rows per table (JSON-ready), and whether a member row exists."""
+
+    key: str
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.tables.values())
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(rows) for name, rows in self.tables.items() if rows}
+
+
+def _condition(
+    table: Table, column: Column[Any], marker: PersonMarker, person: Person, member_id: int | None
+) -> ColumnElement[bool] | None:
+    """Which rows of `table` the marked column says are about `person` (None: no way to tell)."""
+    if marker.how == "member":
+        return None if member_id is None else column == member_id
+    if marker.how == "user" and marker.platform is not None:
+        return (table.c[marker.platform] == person.platform) & (column == person.id)
+    if marker.how == "key":
+        return column == f"{person.platform}:{person.id}"
+    return None
+
+
+def _json(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class KeepingLimits:
+    """How long data about people is kept (BOT_KEEP_*_DAYS)."""
+
+    pushes: timedelta = timedelta(days=30)
+    sent_messages: timedelta = timedelta(days=90)
+    registrations: timedelta = timedelta(days=365)
+
+
+# Outbox rows that are done: delivered, or given up on. Pending and sending rows are never removed here.
+_FINISHED = (OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.UNREACHABLE, OutboxStatus.EXPIRED)
+
+
+class PrivacyService:
+    def __init__(self, db: Database, registrations: RegistrationService) -> None:
+        self.db = db
+        self.registrations = registrations
+        # Run before the rows go, for what other services must undo outside the database (copies of a
+        # person's contributions on the platforms); wired in the composition root.
+        self.before_erase: list[Callable[[Person, datetime], Awaitable[object]]] = []
+
+    async def _member_id(self, session: AsyncSession, person: Person) -> int | None:
+        return await session.scalar(
+            select(Member.id).where(Member.platform == person.platform, Member.user_id == person.id)
+        )
+
+    async def export(self, person: Person) -> PersonData:
+        """Every row any marked column finds for the person."""
+        data = PersonData(f"{person.platform}:{person.id}")
+        async with self.db.sessions() as session:
+            member_id = await self._member_id(session, person)
+            found: dict[str, tuple[Table, list[ColumnElement[bool]]]] = {}
+            for table, column, marker in marked_columns():
+                where = _condition(table, column, marker, person, member_id)
+                if where is not None:
+                    found.setdefault(table.name, (table, []))[1].append(where)
+            for name, (table, conditions) in found.items():
+                rows = (await session.execute(select(table).where(or_(*conditions)))).mappings().all()
+                if rows:
+                    data.tables[name] = [{k: _json(v) for k, v in row.items()} for row in rows]
+        return data
+
+    async def erase(
+        self, person: Person, events: dict[int, EventView], *, actor: str | None, now: datetime
+    ) -> dict[str, int]:
+        """Erase the person everywhere: their upcoming registrations are cancelled first (the waitlist moves
+        up and the next person is told), then in one transaction every row naming them is deleted, or made
+        anonymous where it still counts. Returns the rows changed per table."""
+        cancelled = 0
+        for event_id in await self._active_registrations(person):
+            view = events.get(event_id)
+            if (
+                view is not None
+                and (await self.registrations.cancel(person, view)).outcome is Outcome.CANCELLED
+            ):
+                cancelled += 1
+        for undo in self.before_erase:
+            await undo(person, now)
+        changed: dict[str, int] = {}
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            member_id = await self._member_id(session, person)
+            for table, column, marker in marked_columns():
+                where = _condition(table, column, marker, person, member_id)
+                if where is None:
+                    continue
+                if marker.erase == "null":
+                    result = await session.execute(update(table).where(where).values({column.name: None}))
+                else:
+                    result = await session.execute(delete(table).where(where))
+                count = getattr(result, "rowcount", 0) or 0
+                if count:
+                    changed[table.name] = changed.get(table.name, 0) + count
+            # The entry names nobody: the person is gone, and their own request is "self".
+            detail = ", ".join(f"{name} {count}" for name, count in sorted(changed.items()))
+            if changed or cancelled:
+                record_in(session, "erase", actor=actor, now=now, detail=f"cancelled {cancelled}; {detail}")
+        self.registrations.forget_consent(person)
+        logger.info("person erased: %d registration(s) cancelled, rows changed %s", cancelled, changed)
+        return changed
+
+    async def _active_registrations(self, person: Person) -> list[int]:
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(Registration.event_id)
+                .join(Member, Member.id == Registration.member_id)
+                .where(
+                    Member.platform == person.platform,
+                    Member.user_id == person.id,
+                    Registration.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)),
+                )
+            )
+            return list(rows)
+
+    async def enforce_keeping(self, limits: KeepingLimits, *, now: datetime) -> dict[str, int]:
+        """Delete finished pushes and sent-message records past their limit; make registrations of events
+        that ended longer ago than the limit anonymous (the counts stay). Returns rows changed per kind."""
+        done: dict[str, int] = {}
+        async with self.db.write_lock, self.db.sessions.begin() as session:
+            pushes = await session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.status.in_(_FINISHED), OutboxMessage.created_at < now - limits.pushes
+                )
+            )
+            used = select(OutboxMessage.body_id).where(OutboxMessage.body_id.is_not(None))
+            bodies = await session.execute(
+                delete(OutboxBody).where(
+                    OutboxBody.id.not_in(used), OutboxBody.created_at < now - limits.pushes
+                )
+            )
+            records = await session.execute(
+                delete(SentMessage).where(SentMessage.created_at < now - limits.sent_messages)
+            )
+            ended = select(Event.id).where(
+                func.coalesce(Event.ends_at, Event.starts_at) < now - limits.registrations
+            )
+            registrations = await session.execute(
+                update(Registration)
+                .where(Registration.event_id.in_(ended), Registration.member_id.is_not(None))
+                .values(member_id=None)
+            )
+            for name, result in (
+                ("pushes", pushes),
+                ("bodies", bodies),
+                ("sent_messages", records),
+                ("registrations", registrations),
+            ):
+                count = getattr(result, "rowcount", 0) or 0
+                if count:
+                    done[name] = count
+        if done:
+            logger.info("keeping limits applied: %s", done)
+        return done

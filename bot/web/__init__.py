@@ -1,0 +1,1 @@
+"""The assistant's HTTP face (aiohttp): health and metrics for operators."""
