@@ -172,8 +172,9 @@ async def test_follow_ups_expire_after_30_minutes(ctx: AppContext) -> None:
 async def test_a_reply_to_an_event_card_is_about_that_event(ctx: AppContext) -> None:
     chat = ChatRef("telegram", "anna", is_private=True)
     anna = Person("telegram", "anna")
+    await ctx.registrations.give_consent(anna)  # without consent no subject is recorded (issue 12)
     card = await ctx.answer(Incoming(chat, anna, "Wann ist der nächste Roundtable?"))
-    subject = card.replies[0].subject
+    subject = next(r.subject for r in card.replies if r.subject)
     assert subject is not None
     await ctx.messages.record_many([(chat, "m-1", subject)])
     await turn(ctx, "Wann ist der nächste WebTalk?")  # the conversation moved on

@@ -618,7 +618,7 @@ async def test_an_english_speaker_pressing_buttons_keeps_english(
     chat = mary.chat
     mary.send_text("register Thinius please")
     consent = await next_message(live_server, chat, 0)
-    assert consent.buttons == [[("✅ I agree", "/einwilligen webtalk-groesste-zukunft")]]
+    assert consent.buttons[0][0] == ("✅ I agree", "/einwilligen webtalk-groesste-zukunft")
     mary.press(consent, "✅ I agree")
     await live_server.wait_until(lambda: bool(consent.edits))
     assert consent.text.startswith("✅ You are registered for Die größte Zukunft aller Zeiten")
