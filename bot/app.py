@@ -41,6 +41,7 @@ from bot.services.content import (
 )
 from bot.services.discussion import DiscussionService
 from bot.services.events import EventService
+from bot.services.languages import Languages
 from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
@@ -145,6 +146,7 @@ async def build_context(
         privacy=privacy,
         audit=AuditLog(db),
         demo_clock=demo_clock,
+        languages=Languages(db, clock, default=settings.language),
     )
     if not read_only:
         await ctx.roles.apply_settings(now=clock.now())

@@ -24,6 +24,7 @@ from bot.services.conversations import Conversations
 from bot.services.dialogues import Dialogues
 from bot.services.discussion import DiscussionService
 from bot.services.events import EventService
+from bot.services.languages import Languages
 from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
@@ -136,6 +137,7 @@ class AppContext:
     dialogues: Dialogues = field(default_factory=Dialogues)
     # The yes/no question each person was asked last (a typed "ja" answers it).
     pending: PendingQuestions = field(default_factory=PendingQuestions)
+    languages: Languages | None = None  # set by build_context; None: every message detects afresh
     # The bot's own name per platform, as its adapter announced it ("telegram" -> "stadtretter_bot").
     handles: dict[str, str] = field(default_factory=dict)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time, get_day_names
+from babel.lists import format_list
 from babel.numbers import format_decimal
+from babel.units import format_unit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
@@ -104,9 +106,11 @@ class Renderer:
             "lang": lang,
             "en": lang == "en",
             "date": lambda dt: self.format_date(dt, lang),
+            # One date style per language: "Tuesday, 6 October 2020", "Dienstag, 6. Oktober 2020".
             "day": lambda d: format_date(
-                d, format="full" if lang == "en" else "EEEE, d. MMMM y", locale=lang
+                d, format="EEEE, d MMMM y" if lang == "en" else "EEEE, d. MMMM y", locale=lang
             ),
+            "month": lambda d: format_date(d, format="MMMM y", locale=lang),
             "short_day": lambda d: format_date(
                 d, format="d MMMM" if lang == "en" else "d. MMMM", locale=lang
             ),
@@ -115,6 +119,7 @@ class Renderer:
                 self.local(dt), format="d MMMM y" if lang == "en" else "d. MMMM y", locale=lang
             ),
             "number": lambda n: format_decimal(n, locale=lang),
+            "lasting": lambda start, end: spoken_duration(end - start, lang),
             "day_name": lambda weekday: get_day_names("wide", locale=lang)[weekday],
             "clock": lambda at: format_time(at, format="HH:mm", locale=lang),
             # Markup from content (an FAQ answer): sanitised to Telegram's subset, never trusted as written.
@@ -143,3 +148,12 @@ class Renderer:
     @staticmethod
     def _kinds(kind: str, lang: str = "de") -> str:
         return KIND_PLURALS.get(lang, KIND_PLURALS["de"]).get(kind, kind)
+
+
+def spoken_duration(span: timedelta, lang: str) -> str:
+    """ "1 Stunde und 30 Minuten", "2 hours": hours and minutes, in words of the language."""
+    hours, minutes = divmod(max(0, int(span.total_seconds() // 60)), 60)
+    parts = [format_unit(hours, "duration-hour", length="long", locale=lang)] if hours else []
+    if minutes or not parts:
+        parts.append(format_unit(minutes, "duration-minute", length="long", locale=lang))
+    return format_list(parts, locale=lang)

@@ -27,6 +27,7 @@ from bot.render import Renderer
 from bot.services.catalog import EventView
 from bot.services.dialogues import Dialogues
 from bot.services.items import ItemRef
+from bot.services.languages import Languages
 from bot.services.messages import SentMessages
 from bot.services.questions import Intent
 from bot.text import MAX_INPUT_CHARS, clean_input, fold, tokens
@@ -53,6 +54,7 @@ class RouterContext(Protocol):
     messages: SentMessages
     clock: Clock
     dialogues: Dialogues
+    languages: Languages | None
 
     @property
     def roles(self) -> RoleLookup: ...
@@ -123,6 +125,8 @@ class Command(Generic[C]):
     # Who may run it and where; `access_for` decides per request for commands whose sub-commands differ.
     access: Access = OPEN
     access_for: Callable[[Request], Access] | None = None
+    # Names in no language, for button actions ("/rsvp <slug>"): they never decide the reply's language.
+    neutral: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -168,6 +172,7 @@ class Router(Generic[C]):
         role: Role = Role.MEMBER,
         private: bool = False,
         access: Callable[[Request], Access] | None = None,
+        neutral: str | tuple[str, ...] = (),
     ) -> Callable[[F], F]:
         """Register `func` under German and English names, e.g. ("anmelden", "register").
 
@@ -193,6 +198,7 @@ class Router(Generic[C]):
                     reaction_on,
                     needed,
                     access,
+                    (neutral,) if isinstance(neutral, str) else neutral,
                 )
             )
             return func
@@ -205,6 +211,8 @@ class Router(Generic[C]):
             self._by_name[name] = (cmd, "any" if name in cmd.en else "de")
         for name in cmd.en:
             self._by_name.setdefault(name, (cmd, "en"))
+        for name in cmd.neutral:
+            self._by_name.setdefault(name, (cmd, "any"))
         if cmd.reaction:
             self._by_reaction[(emoji_key(cmd.reaction), cmd.reaction_on)] = cmd
 
@@ -321,8 +329,7 @@ class Router(Generic[C]):
             lang = detect_language(text, incoming.sender, ctx.settings.language)
             notice = [Reply(ctx.renderer.render("flood", lang))] if flood is Flood.NOTICE else []
             return Response(notice, Intent.IGNORED)
-        # A command's name says nothing about the language of the words after it.
-        lang = detect_language(re.sub(r"^[/!]\S+", "", text), incoming.sender, ctx.settings.language)
+        lang, settled = await _language(incoming, text, ctx)
         if len(text) > MAX_INPUT_CHARS:
             return _reply(ctx, Intent.TOO_LONG, "too_long", lang, limit=MAX_INPUT_CHARS)
         # In an open dialogue every line that is not one of our commands is an answer to it.
@@ -332,6 +339,9 @@ class Router(Generic[C]):
             if in_dialogue is not None
             else self._resolve(incoming, text, lang, subject)
         )
+        if settled and request.lang != lang:
+            # A known language wins over a command's name ("/anmelden" pressed by an English speaker).
+            request = replace(request, lang=lang)
         try:
             if handler is None:
                 if incoming.kind in (Kind.REACTION, Kind.JOINED, Kind.LEFT):
@@ -506,6 +516,16 @@ _GERMAN = frozenset(
     "mich meine termine anmelden abmelden zum zur zu etwas welche veranstaltung veranstaltungen "
     "woche monat uhr bitte und mit spricht laeuft kann im ein eine einen".split()
 )
+
+
+async def _language(incoming: Incoming, text: str, ctx: RouterContext) -> tuple[str, bool]:
+    """The reply language, and whether it is settled (known for the person, or the press of a button)."""
+    if ctx.languages is None or len(text) > MAX_INPUT_CHARS:
+        # A command's name says nothing about the language of the words after it.
+        return detect_language(re.sub(r"^[/!]\S+", "", text), incoming.sender, ctx.settings.language), False
+    lang = await ctx.languages.settle(incoming, text)
+    neutral = incoming.kind in (Kind.BUTTON, Kind.REACTION)
+    return lang, neutral or ctx.languages.knows(incoming.sender)
 
 
 def _pick(name_language: str, detected: str) -> str:

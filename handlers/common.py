@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from bot.chat import Button, Reply, about
 from bot.context import AppContext
-from bot.notices import calendar_button, register_button
+from bot.notices import action as to
+from bot.notices import calendar_button, cancel_button, register_button
 from bot.router import Request
 from bot.services.catalog import EventView
+from bot.services.registration import MyRegistration
 
 MAX_LISTED = 10
 MAX_BUTTON_ROWS = 5
@@ -16,22 +18,46 @@ def short(title: str, limit: int = 28) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
-def event_buttons(event: EventView, lang: str, *, with_details: bool = False) -> tuple[Button, ...]:
-    row = [register_button(event.slug, lang), calendar_button(event.slug, lang)]
+# The member's own registrations by event slug (private chats only), so cards show ❌ instead of ✅.
+Mine = dict[str, MyRegistration]
+
+
+async def mine_of(req: Request, ctx: AppContext, events: list[EventView]) -> Mine:
+    """The sender's registrations among `events`; only in a private chat (a group sees no one's status)."""
+    if not events or not req.chat.is_private:
+        return {}
+    wanted = {e.slug for e in events}
+    registrations = await ctx.registrations.mine(
+        req.sender, ctx.events.catalog.by_id, upcoming_after=ctx.clock.now()
+    )
+    return {r.event.slug: r for r in registrations if r.event.slug in wanted}
+
+
+def event_buttons(
+    event: EventView, lang: str, *, with_details: bool = False, mine: MyRegistration | None = None
+) -> tuple[Button, ...]:
+    first = cancel_button(event.slug, lang) if mine is not None else register_button(event.slug, lang)
+    row = [first, calendar_button(event.slug, lang)]
     if with_details:
-        row.append(Button("ℹ️ Details", f"/details {event.slug}"))
+        row.append(Button("ℹ️ Details", to("details", event.slug)))
     return tuple(row)
 
 
-def list_buttons(events: list[EventView], lang: str) -> tuple[tuple[Button, ...], ...]:
-    """One row per event (register with the title, calendar) for short lists."""
+def list_buttons(
+    events: list[EventView], lang: str, mine: Mine | None = None
+) -> tuple[tuple[Button, ...], ...]:
+    """One row per event (register with the title, or cancel where registered; calendar) for short lists."""
+    mine = mine or {}
     if len(events) == 1:
-        return (event_buttons(events[0], lang, with_details=True),)
-    register = "Anmelden" if lang == "de" else "Register"
+        return (event_buttons(events[0], lang, with_details=True, mine=mine.get(events[0].slug)),)
+    register = "✅ Anmelden" if lang == "de" else "✅ Register"
+    cancel = "❌ Abmelden" if lang == "de" else "❌ Cancel"
     return tuple(
         (
-            Button(f"✅ {register}: {short(e.title)}", f"/anmelden {e.slug}"),
-            Button("📅", f"/kalender {e.slug}"),
+            Button(f"{cancel}: {short(e.title)}", to("abmelden", e.slug))
+            if e.slug in mine
+            else Button(f"{register}: {short(e.title)}", to("anmelden", e.slug)),
+            Button("📅", to("kalender", e.slug)),
         )
         for e in events[:MAX_BUTTON_ROWS]
     )
@@ -48,7 +74,7 @@ async def resolve_event(
     now = ctx.clock.now()
     if not req.args:
         upcoming = ctx.events.catalog.upcoming(now)[:MAX_BUTTON_ROWS]
-        buttons = tuple((Button(short(e.title, 40), f"/{action} {e.slug}"),) for e in upcoming)
+        buttons = tuple((Button(short(e.title, 40), to(action, e.slug)),) for e in upcoming)
         return None, [
             Reply(ctx.render("which_event", req.lang, action=action, events=upcoming), buttons=buttons)
         ]
@@ -57,10 +83,14 @@ async def resolve_event(
         return found[0], []
     if not found:
         upcoming = ctx.events.catalog.upcoming(now)[:MAX_BUTTON_ROWS]
+        buttons = tuple((Button(short(e.title, 40), to(action, e.slug)),) for e in upcoming)
         return None, [
-            Reply(ctx.render("event_not_found", req.lang, reference=req.args, events=upcoming, action=action))
+            Reply(
+                ctx.render("event_not_found", req.lang, reference=req.args, events=upcoming, action=action),
+                buttons=buttons,
+            )
         ]
-    buttons = tuple((Button(short(e.title, 40), f"/{action} {e.slug}"),) for e in found[:MAX_BUTTON_ROWS])
+    buttons = tuple((Button(short(e.title, 40), to(action, e.slug)),) for e in found[:MAX_BUTTON_ROWS])
     return None, [
         Reply(
             ctx.render("which_event", req.lang, action=action, events=found[:MAX_BUTTON_ROWS]),

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-import re
+from babel.lists import format_list
 
-from bot.chat import Attachment, Reply, about
+from bot.chat import Attachment, Button, Reply, about, split_subject
 from bot.context import AppContext
+from bot.notices import action, cancel_button, register_button
 from bot.router import Request, Response, Router
+from bot.services.catalog import EventView
+from bot.services.followups import Shown
 from bot.services.items import ItemRef
-from bot.services.questions import EVENT_INTENTS, ITEM_TYPES, Answer, Intent, Query, answer_question
-from handlers.common import MAX_LISTED, list_buttons, resolve_event, subject_for
+from bot.services.questions import ITEM_TYPES, SHOWS_EVENTS, Answer, Intent, Query, answer_question
+from bot.text import paragraphs
+from handlers.common import (
+    MAX_BUTTON_ROWS,
+    MAX_LISTED,
+    Mine,
+    event_buttons,
+    list_buttons,
+    mine_of,
+    resolve_event,
+    short,
+    subject_for,
+)
+from handlers.overview import spoken_offset
 
 # Answers that are one template about the assistant itself rather than about events.
 _SIMPLE = (Intent.EMPTY, Intent.GREETING, Intent.THANKS, Intent.HELP, Intent.UNKNOWN, Intent.INVALID_DATE)
@@ -17,7 +32,7 @@ _SIMPLE = (Intent.EMPTY, Intent.GREETING, Intent.THANKS, Intent.HELP, Intent.UNK
 router: Router[AppContext] = Router()
 
 
-def ask(ctx: AppContext, text: str, *, previous: Query | None = None) -> Answer:
+def ask(ctx: AppContext, text: str, *, previous: Shown | None = None, lang: str | None = None) -> Answer:
     """Answer a free-text question against the current catalog."""
     return answer_question(
         text,
@@ -27,23 +42,38 @@ def ask(ctx: AppContext, text: str, *, previous: Query | None = None) -> Answer:
         faq=ctx.events.faq,
         previous=previous,
         items=ctx.events.items,
+        lang=lang,
     )
 
 
-def respond(ctx: AppContext, answer: Answer, lang: str) -> Response:
+def respond(
+    ctx: AppContext, answer: Answer, lang: str, *, counts: Counts | None = None, mine: Mine | None = None
+) -> Response:
     """The Answer rendered, with its intent, events and items."""
     items = tuple(i.ref for i in answer.items)
     entry = ctx.events.faq_entry(answer.faq_slug) if answer.faq_slug else None
     if entry is not None:
         items = (ItemRef("faq", entry.slug, entry.questions[0]),)
-    return Response(answer_replies(ctx, answer, lang), answer.intent, tuple(answer.events), items)
+    replies = answer_replies(ctx, answer, lang, counts=counts, mine=mine)
+    return Response(replies, answer.intent, tuple(answer.events), items)
 
 
-def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
+def answer_replies(
+    ctx: AppContext,
+    answer: Answer,
+    lang: str,
+    *,
+    counts: Counts | None = None,
+    mine: Mine | None = None,
+) -> list[Reply]:
     """Render an Answer: the events with buttons, or an honest message about what is known."""
     if answer.intent is Intent.FAQ:
         entry = ctx.events.faq_entry(answer.faq_slug or "")
         return [Reply(ctx.render("faq", lang, answer=entry.answer if entry else ""))]
+    mine = mine or {}
+    special = _about_events(ctx, answer, lang, counts or {}, mine)
+    if special is not None:
+        return special
     if answer.intent in ITEM_TYPES:
         return [Reply(ctx.render("items", lang, answer=answer), subject=_item_subject(answer))]
     if answer.intent in _SIMPLE:
@@ -70,16 +100,98 @@ def answer_replies(ctx: AppContext, answer: Answer, lang: str) -> list[Reply]:
                 template,
                 lang,
                 answer=answer,
+                mine=mine,
                 query=answer.query,
                 events=events[:MAX_LISTED],
                 event=events[0],
                 more=max(0, len(events) - MAX_LISTED),
                 now=ctx.clock.now(),
             ),
-            buttons=list_buttons(events, lang),
+            buttons=list_buttons(events, lang, mine),
             subject=subject_for(events),
         )
     ]
+
+
+Counts = dict[int, tuple[int, int]]
+_ASPECTS = (Intent.PLACE, Intent.DURATION, Intent.SEATS, Intent.SPEAKERS)
+
+
+def _about_events(
+    ctx: AppContext, answer: Answer, lang: str, counts: Counts, mine: Mine
+) -> list[Reply] | None:
+    """Aspects of events, topics, reminders, cancelling and the offers to register or cancel."""
+    events = answer.events
+    if answer.intent in _ASPECTS and events:
+        text = ctx.render(
+            "event_aspect", lang, aspect=answer.intent.value, events=events[:MAX_LISTED], counts=counts
+        )
+        return [Reply(text, buttons=list_buttons(events, lang, mine), subject=subject_for(events))]
+    if answer.intent is Intent.DETAILS and len(events) == 1:
+        return [details_reply(ctx, events[0], lang, counts.get(events[0].id, (0, 0)), mine=mine)]
+    if answer.intent is Intent.TOPICS:
+        upcoming = ctx.events.catalog.upcoming(ctx.clock.now())[:MAX_LISTED]
+        return [Reply(ctx.render("topics", lang, events=upcoming))]
+    if answer.intent is Intent.HOW_TO_CANCEL:
+        return [Reply(ctx.render("how_to_cancel", lang))]
+    if answer.intent is Intent.REMINDERS:
+        offsets = ctx.settings.reminder_offsets
+        if not offsets:
+            return [Reply(ctx.render("reminders", lang, case="none_configured"))]
+        spoken = format_list([spoken_offset(o, lang) for o in offsets], locale=lang)
+        return [Reply(ctx.render("reminders", lang, case="explain", offsets=spoken))]
+    if answer.intent in (Intent.OFFER_REGISTER, Intent.OFFER_CANCEL) and events:
+        return [_offer(ctx, answer, lang)]
+    return None
+
+
+def _offer(ctx: AppContext, answer: Answer, lang: str) -> Reply:
+    """The event(s) with the command's own button: nothing changes until the member presses it."""
+    register = answer.intent is Intent.OFFER_REGISTER
+    events = answer.events[:MAX_BUTTON_ROWS]
+    button = register_button if register else cancel_button
+    if len(events) == 1:
+        buttons: tuple[tuple[Button, ...], ...] = ((button(events[0].slug, lang),),)
+    else:
+        buttons = tuple(
+            (
+                Button(
+                    f"{button(e.slug, lang).label}: {short(e.title)}",
+                    action("anmelden" if register else "abmelden", e.slug),
+                ),
+            )
+            for e in events
+        )
+    text = ctx.render("offer", lang, action="register" if register else "cancel", events=events)
+    return Reply(text, buttons=buttons, subject=subject_for(events))
+
+
+def details_reply(
+    ctx: AppContext,
+    event: EventView,
+    lang: str,
+    counts: tuple[int, int],
+    *,
+    edit: bool = False,
+    mine: Mine | None = None,
+) -> Reply:
+    """One event in full, with its registration and calendar buttons (never a button to itself)."""
+    confirmed, waitlisted = counts
+    return Reply(
+        ctx.render(
+            "event_details",
+            lang,
+            event=event,
+            mine=mine or {},
+            paragraphs=paragraphs(event.description),
+            confirmed=confirmed,
+            waitlisted=waitlisted,
+            now=ctx.clock.now(),
+        ),
+        buttons=(event_buttons(event, lang, mine=(mine or {}).get(event.slug)),),
+        subject=about("event", event.slug),
+        edit=edit,
+    )
 
 
 def _item_subject(answer: Answer) -> str | None:
@@ -92,10 +204,27 @@ def _item_subject(answer: Answer) -> str | None:
 @router.text
 async def question(req: Request, ctx: AppContext) -> Response:
     """Answer a question in free German or English."""
-    answer = ask(ctx, req.text, previous=ctx.conversations.get(req.chat.key))
-    if answer.query.kind or answer.intent in EVENT_INTENTS:
-        ctx.conversations.put(req.chat.key, answer.query)
-    return respond(ctx, answer, req.lang)
+    now = ctx.clock.now()
+    previous = _replied_to(req, ctx) or ctx.conversations.get(req.chat.key, now=now)
+    answer = ask(ctx, req.text, previous=previous, lang=req.lang)
+    if answer.intent in SHOWS_EVENTS and answer.events:
+        ctx.conversations.put(req.chat.key, Shown(answer.query, tuple(answer.events)), now=now)
+    elif answer.query.kind and not (previous is not None and previous.events):
+        # Only the kind to keep ("Und der übernächste?"); an empty follow-up keeps what was shown.
+        ctx.conversations.put(req.chat.key, Shown(answer.query), now=now)
+    counts: Counts = {}
+    if answer.intent in (Intent.SEATS, Intent.DETAILS):
+        for event in answer.events[:MAX_LISTED]:
+            counts[event.id] = await ctx.registrations.counts(event.id)
+    mine = await mine_of(req, ctx, answer.events[:MAX_LISTED]) if answer.intent in SHOWS_EVENTS else {}
+    return respond(ctx, answer, req.lang, counts=counts, mine=mine)
+
+
+def _replied_to(req: Request, ctx: AppContext) -> Shown | None:
+    """A reply to our message about an event is about that event."""
+    kind, slug = split_subject(req.subject)
+    event = ctx.events.catalog.by_slug.get(slug or "") if kind == "event" else None
+    return Shown(Query(), (event,)) if event is not None else None
 
 
 @router.command(
@@ -112,14 +241,15 @@ async def events(req: Request, ctx: AppContext) -> Response:
     answer = ask(ctx, req.args) if req.args else None
     if answer is None or answer.intent in (Intent.EMPTY, Intent.GREETING, Intent.HELP):
         answer = ask(ctx, "veranstaltungen")
-    return respond(ctx, answer, req.lang)
+    return respond(ctx, answer, req.lang, mine=await mine_of(req, ctx, answer.events[:MAX_LISTED]))
 
 
 @router.command(
     "details",
-    ("info",),
+    ("details",),
     as_word=True,
     reaction="ℹ️",
+    neutral="info",
     help=("alles zu einer Veranstaltung", "all about an event"),
 )
 async def details(req: Request, ctx: AppContext) -> list[Reply]:
@@ -127,31 +257,17 @@ async def details(req: Request, ctx: AppContext) -> list[Reply]:
     event, replies = await resolve_event(req, ctx, action="details")
     if event is None:
         return replies
-    confirmed, waitlisted = await ctx.registrations.counts(event.id)
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", event.description) if p.strip()]
-    return [
-        Reply(
-            ctx.render(
-                "event_details",
-                req.lang,
-                event=event,
-                paragraphs=paragraphs,
-                confirmed=confirmed,
-                waitlisted=waitlisted,
-                now=ctx.clock.now(),
-            ),
-            buttons=list_buttons([event], req.lang)[:1],
-            subject=about("event", event.slug),
-            edit=req.incoming.is_button,
-        )
-    ]
+    counts = await ctx.registrations.counts(event.id)
+    mine = await mine_of(req, ctx, [event])
+    return [details_reply(ctx, event, req.lang, counts, edit=req.incoming.is_button, mine=mine)]
 
 
 @router.command(
     "kalender",
-    ("calendar", "ics"),
+    ("calendar",),
     as_word=True,
     reaction="📅",
+    neutral="ics",
     help=(
         "Kalenderdatei (.ics) zu einer Veranstaltung; ohne: Ihr Kalender-Abo",
         "calendar file (.ics) for an event; without one: your calendar feed",

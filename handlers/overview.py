@@ -224,6 +224,8 @@ async def subscribe(req: Request, ctx: AppContext) -> list[Reply]:
                 )
             ]
         await ctx.registrations.give_consent(req.sender)
+        if ctx.languages is not None:
+            await ctx.languages.member_created(req.sender)
     done = await ctx.overview.subscribe(req.sender, language=req.lang, now=ctx.clock.now())
     case = "subscribed" if done else "already"
     return [Reply(ctx.render("subscription", req.lang, case=case, when=when), edit=req.incoming.is_button)]
@@ -274,11 +276,11 @@ async def reminders(req: Request, ctx: AppContext) -> list[Reply]:
     state = await ctx.members.reminders(req.sender, turn=wanted)
     if state is None:
         return [Reply(ctx.render("reminders", req.lang, case="no_member"))]
-    spoken = format_list([_spoken(o, req.lang) for o in offsets], locale=req.lang)
+    spoken = format_list([spoken_offset(o, req.lang) for o in offsets], locale=req.lang)
     return [Reply(ctx.render("reminders", req.lang, case="on" if state else "off", offsets=spoken))]
 
 
-def _spoken(offset: timedelta, lang: str) -> str:
+def spoken_offset(offset: timedelta, lang: str) -> str:
     """ "24 Stunden", "90 minutes": the largest unit that says the offset exactly."""
     minutes = int(offset.total_seconds() // 60)
     for unit, size in (("duration-day", 1440), ("duration-hour", 60), ("duration-minute", 1)):

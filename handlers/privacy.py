@@ -125,6 +125,8 @@ async def erase(req: Request, ctx: AppContext) -> list[Reply]:
     changed = await ctx.privacy.erase(req.sender, ctx.events.catalog.by_id, actor="self", now=ctx.clock.now())
     ctx.pending.forget(req.sender.key)
     ctx.conversations.forget(req.chat.key)
+    if ctx.languages is not None:
+        ctx.languages.forget(req.sender)
     return [
         Reply(
             ctx.render("privacy", req.lang, case="erased", changed=bool(changed)), edit=req.incoming.is_button

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.access import OPEN, Access
 from bot.chat import Button, Reply, about
 from bot.context import AppContext
-from bot.notices import calendar_button, cancel_button
+from bot.notices import action, calendar_button, cancel_button
 from bot.router import Request, Router
 from bot.services.registration import MyRegistration, Outcome
 from bot.text import fold
@@ -22,6 +22,7 @@ NO_WORDS = frozenset({"nein", "no", "nein danke", "no thanks"})
     "register",
     as_word=True,
     reaction="✅",
+    neutral="rsvp",
     help=("zu einer Veranstaltung anmelden, z. B. /anmelden Thinius", "register, e.g. /register Thinius"),
 )
 async def register(req: Request, ctx: AppContext) -> list[Reply]:
@@ -87,6 +88,8 @@ async def consent(req: Request, ctx: AppContext) -> list[Reply]:
     if fold(req.args) in NO_WORDS:
         return [Reply(ctx.render("privacy", req.lang, case="refused"), edit=req.incoming.is_button)]
     await ctx.registrations.give_consent(req.sender)
+    if ctx.languages is not None:
+        await ctx.languages.member_created(req.sender)
     if not req.args:
         return [Reply(ctx.render("consent_given", req.lang))]
     return await register(req, ctx)
@@ -103,6 +106,7 @@ def _cancel_access(req: Request) -> Access:
     as_word=True,
     reaction="❌",
     access=_cancel_access,
+    neutral="unrsvp",
     help=("Anmeldung zurücknehmen", "cancel a registration"),
 )
 async def cancel(req: Request, ctx: AppContext) -> list[Reply]:
@@ -156,6 +160,6 @@ async def mine(req: Request, ctx: AppContext) -> list[Reply]:
 def _cancel_buttons(registrations: list[MyRegistration]) -> tuple[tuple[Button, ...], ...]:
     """One ❌ button per registration (the first few), to cancel it."""
     return tuple(
-        (Button(f"❌ {short(r.event.title, 40)}", f"/abmelden {r.event.slug}"),)
+        (Button(f"❌ {short(r.event.title, 40)}", action("abmelden", r.event.slug)),)
         for r in registrations[:MAX_BUTTON_ROWS]
     )

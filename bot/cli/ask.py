@@ -28,11 +28,12 @@ async def ask(settings: Settings, args: argparse.Namespace) -> int:
         for path, reason in exc.problems:
             print(f"{path}: {reason}", file=sys.stderr)
         return 1
-    asker = Person(Platform.CONSOLE, "ask")
     try:
         for number, question in enumerate(_questions(args.question)):
-            # Each question in a chat of its own: one answer never depends on the question before.
+            # Each question in a chat of its own, from an asker of its own: one answer (nor its language)
+            # never depends on the question before.
             chat = ChatRef(Platform.CONSOLE, f"ask-{number}")
+            asker = Person(Platform.CONSOLE, f"ask-{number}")
             response = await ctx.answer(Incoming(chat, asker, question))
             plain = "\n\n".join(reply.plain for reply in response.replies)
             if args.json:

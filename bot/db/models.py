@@ -287,6 +287,8 @@ class Member(Base):
     user_id: Mapped[str] = mapped_column(String(255), info=names_person("user", platform="platform"))
     display_name: Mapped[str] = mapped_column(String(255), default="", info=names_person("row"))
     language: Mapped[str | None] = mapped_column(String(5))
+    # When the member chose `language` with /sprache (then nothing else changes it).
+    language_chosen_at: Mapped[datetime | None]
     consent_at: Mapped[datetime | None]
     unreachable_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -12,17 +12,26 @@ from bot.chat import Button, Reply, about
 from bot.render import Renderer
 from bot.services.catalog import EventView
 
+# Buttons run language-neutral command names (declared with `neutral=` on the commands), so what a button
+# does never depends on, nor changes, the language of whoever presses it.
+NEUTRAL_ACTIONS = {"anmelden": "rsvp", "abmelden": "unrsvp", "kalender": "ics", "details": "info"}
+
+
+def action(command: str, slug: str) -> str:
+    """The button action for a command on an event: "/rsvp <slug>" for "anmelden"."""
+    return f"/{NEUTRAL_ACTIONS.get(command, command)} {slug}"
+
 
 def calendar_button(slug: str, lang: str) -> Button:
-    return Button("📅 Kalender" if lang == "de" else "📅 Calendar", f"/kalender {slug}")
+    return Button("📅 Kalender" if lang == "de" else "📅 Calendar", action("kalender", slug))
 
 
 def cancel_button(slug: str, lang: str) -> Button:
-    return Button("❌ Abmelden" if lang == "de" else "❌ Cancel", f"/abmelden {slug}")
+    return Button("❌ Abmelden" if lang == "de" else "❌ Cancel", action("abmelden", slug))
 
 
 def register_button(slug: str, lang: str) -> Button:
-    return Button("✅ Anmelden" if lang == "de" else "✅ Register", f"/anmelden {slug}")
+    return Button("✅ Anmelden" if lang == "de" else "✅ Register", action("anmelden", slug))
 
 
 class Notices:

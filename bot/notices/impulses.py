@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 from bot.chat import Reply, about
 from bot.render import Renderer
 from bot.services.discussion import ContributionView, ImpulseView
+from bot.text import paragraphs as markdown_paragraphs
 
 PLATFORM_NAMES = {"telegram": "Telegram", "matrix": "Matrix", "console": "Console"}
 
 
 def paragraphs(body: str) -> list[str]:
-    return [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
+    """Markdown paragraphs: the files' hard line breaks inside a paragraph become spaces."""
+    return markdown_paragraphs(body)
 
 
 class DiscussionRenderer:

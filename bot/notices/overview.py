@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from bot.chat import Button, Reply
 from bot.context import AppContext
+from bot.notices import action as rsvp_action
 from bot.render import Renderer
 from bot.services.overview import Audience, Overview
 from bot.text import html_to_plain
@@ -100,7 +101,7 @@ class OverviewRenderer:
         rows = []
         for event in overview.events[:MAX_EVENT_BUTTONS]:
             link = self.links(audience.platform, f"anmelden-{event.slug}")
-            action = link if link is not None else f"/anmelden {event.slug}"
+            action = link if link is not None else rsvp_action("anmelden", event.slug)
             rows.append((Button(f"{label}: {_short(event.title)}", action),))
         return tuple(rows)
 

@@ -30,6 +30,8 @@ class SentMessages:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        # Rows the SubjectRecorder has queued or is writing: (platform, chat id, message id) -> subject.
+        self.pending: dict[tuple[str, str, str], str] = {}
 
     async def record_many(self, rows: list[tuple[ChatRef, str, str]]) -> None:
         """Record many (chat, message id, subject) rows in one statement."""
@@ -82,6 +84,10 @@ class SentMessages:
 
     async def subject_of(self, chat: ChatRef, message_id: str) -> str | None:
         """What the message is about; for a platform's copy, what its original is about."""
+        # A reply can come before the recorder wrote what the message was about: ask its queue first.
+        queued = self.pending.get((chat.platform, chat.id, message_id))
+        if queued is not None:
+            return queued
         async with self.db.sessions() as session:
             found = await session.scalar(
                 select(SentMessage.subject).where(
@@ -140,6 +146,7 @@ class SubjectRecorder:
         self._stopping = False
 
     def add(self, chat: ChatRef, message_id: str, subject: str) -> None:
+        self.messages.pending[(chat.platform, chat.id, message_id)] = subject
         self._queue.put_nowait((chat, message_id, subject))
         self._start()
 
@@ -183,6 +190,9 @@ class SubjectRecorder:
             await self.messages.record_many(batch)
         except Exception:
             logger.exception("could not record what %d sent messages were about", len(batch))
+        finally:
+            for chat, message_id, _ in batch:
+                self.messages.pending.pop((chat.platform, chat.id, message_id), None)
         try:
             await self.messages.record_aliases(aliases)
         except Exception:

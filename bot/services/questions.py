@@ -3,49 +3,27 @@ news, best practices, new members and impulse."""
 
 from __future__ import annotations
 
-import itertools
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
-from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from rapidfuzz import fuzz
-
+from bot.services.asks import ACTION_ASKS, EVENT_ASKS, Ask, what_is_asked
 from bot.services.catalog import Catalog, EventView
-from bot.services.dates import DateRange, InvalidDate, find_date_range
+from bot.services.dates import DateRange, InvalidDate
+from bot.services.faqmatch import FaqEntry, faq_for_ask, match_faq
+from bot.services.followups import Shown, asks_after, refers_back, week_after
 from bot.services.items import ItemCatalog, ItemType, ItemView
+from bot.services.parsing import Parsed, Query, parse
 from bot.services.vocabulary import (
-    GLOSSARY,
     GREETINGS,
     HELP_PHRASES,
     HELP_WORDS,
     HOWTO_WORDS,
-    IMPULSE_WORDS,
-    JOINED,
-    JOINED_WORDS,
-    KIND_CANONICAL,
-    KIND_WORDS,
-    LIST_PHRASES,
-    LIST_WORDS,
-    MEMBER_WORDS,
-    NEW_WORDS,
-    NEWS_WORDS,
-    NEWSLETTER_PHRASES,
-    NEXT_WORDS,
     ORGANIZATION_WORDS,
-    PRACTICE_WORDS,
-    REGISTER_WORDS,
-    SECOND_WORDS,
-    STOPWORDS,
     THANKS_WORDS,
-    TIME_WORDS,
-    TOPIC_MARKERS,
-    WHO_WORDS,
 )
-from bot.text import stem, tokens
 
 
 class Intent(StrEnum):
@@ -67,12 +45,46 @@ class Intent(StrEnum):
     INVALID_DATE = "invalid_date"
     EMPTY = "empty"
     TOO_LONG = "too_long"
+    # An aspect of the events in question (or in the conversation).
+    PLACE = "place"
+    DURATION = "duration"
+    SEATS = "seats"
+    DETAILS = "details"
+    SPEAKERS = "speakers"
+    TOPICS = "topics"
+    REMINDERS = "reminders"
+    HOW_TO_CANCEL = "how_to_cancel"
+    # "Ich möchte mich für … anmelden", "Ich kann nicht zu …": the command's buttons, nothing changed yet.
+    OFFER_REGISTER = "offer_register"
+    OFFER_CANCEL = "offer_cancel"
     COMMAND = "command"  # a command answered without a question (register, cancel, ...)
     IGNORED = "ignored"  # a group message not meant for the bot
     ERROR = "error"
 
 
 EVENT_INTENTS = frozenset({Intent.NEXT_EVENT, Intent.EVENT_LIST, Intent.EVENT_TIME})
+# Answers about particular events: a follow-up question may refer to them.
+SHOWS_EVENTS = EVENT_INTENTS | {
+    Intent.PLACE,
+    Intent.DURATION,
+    Intent.SEATS,
+    Intent.DETAILS,
+    Intent.SPEAKERS,
+    Intent.OFFER_REGISTER,
+    Intent.OFFER_CANCEL,
+}
+_ASK_INTENTS = {
+    Ask.PLACE: Intent.PLACE,
+    Ask.DURATION: Intent.DURATION,
+    Ask.SEATS: Intent.SEATS,
+    Ask.DETAILS: Intent.DETAILS,
+    Ask.SPEAKERS: Intent.SPEAKERS,
+    Ask.TOPICS: Intent.TOPICS,
+    Ask.REMINDERS: Intent.REMINDERS,
+    Ask.HOW_TO_CANCEL: Intent.HOW_TO_CANCEL,
+    Ask.REGISTER: Intent.OFFER_REGISTER,
+    Ask.CANCEL: Intent.OFFER_CANCEL,
+}
 ITEM_INTENTS = {
     ItemType.NEWS: Intent.NEWS,
     ItemType.PRACTICE: Intent.PRACTICE,
@@ -80,16 +92,6 @@ ITEM_INTENTS = {
     ItemType.IMPULSE: Intent.IMPULSE,
 }
 MAX_ITEMS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    kind: str | None = None
-    ordinal: int = 0  # 0: a list question, 1: the next, 2: the one after next
-    dates: DateRange | None = None
-    speakers: tuple[str, ...] = ()
-    topics: tuple[str, ...] = ()
-    asks_time: bool = False
 
 
 @dataclass
@@ -105,122 +107,75 @@ class Answer:
     # Offered when no item fits the question (the newest of the kind asked for), never the answer itself.
     other_items: list[ItemView] = field(default_factory=list)
     organization_kinds: tuple[str, ...] = ()
+    nothing_after: bool = False  # a follow-up asked for what comes after the last event there is
 
 
-@dataclass(frozen=True, slots=True)
-class FaqEntry:
-    slug: str
-    language: str
-    questions: tuple[str, ...]
-    answer: str
+def _general(parsed: Parsed, ask: Ask | None, faq: Sequence[FaqEntry], lang: str | None) -> Answer | None:
+    """About the network or the assistant: cost, membership, contact, reminders, cancelling, topics."""
+    if ask in (Ask.REMINDERS, Ask.HOW_TO_CANCEL):
+        return Answer(_ASK_INTENTS[ask], query=parsed.query())
+    if ask in (Ask.COST, Ask.MEMBERSHIP, Ask.CONTACT):
+        entry = match_faq(parsed.text, faq, strict=False) or faq_for_ask(parsed.text, ask, faq, lang=lang)
+        if entry is not None:
+            return Answer(Intent.FAQ, query=parsed.query(), faq_slug=entry.slug)
+        return Answer(Intent.UNKNOWN, query=parsed.query(), unmatched=parsed.as_written(parsed.unmatched))
+    if ask is Ask.TOPICS and not (parsed.topics or parsed.speaker_words or parsed.unknown_topics):
+        return Answer(Intent.TOPICS, query=parsed.query())
+    return None
 
 
-# Words that name no subject of their own: what a question asks (time, list, register), not what about.
-_NO_SUBJECT = (
-    STOPWORDS
-    | LIST_WORDS
-    | REGISTER_WORDS
-    | TIME_WORDS
-    | GREETINGS
-    | HELP_WORDS
-    | THANKS_WORDS
-    | frozenset({"melde", "melden", "sign"})
-)
+def _about_events(
+    parsed: Parsed,
+    ask: Ask | None,
+    referred: list[EventView] | None,
+    previous: Shown | None,
+    *,
+    catalog: Catalog,
+    now: datetime,
+) -> Answer | None:
+    """An aspect of (or an intention about) the events the question names or refers back to."""
+    if ask in _ASK_INTENTS:
+        intent = _ASK_INTENTS[ask]
+    else:
+        intent = Intent.NEXT_EVENT if asks_after(parsed.text) or parsed.ordinal else Intent.EVENT_LIST
+    if referred is not None:
+        # The answer stays about what was shown: "Und danach?" after "Und wo?" keeps the kind asked for.
+        query = replace(previous.query, ordinal=1) if previous is not None else parsed.query()
+        if not referred:
+            # "Und danach?" after the last one: nothing follows (never "no such events are planned").
+            return Answer(Intent.EVENT_LIST, query=query, nothing_after=True)
+        return Answer(intent, events=referred, query=query)
+    if parsed.has_own_filter:
+        events = matching_events(catalog, parsed, now)
+        if parsed.ordinal:
+            events = sorted(events, key=lambda e: e.starts_at)[parsed.ordinal - 1 : parsed.ordinal]
+        if parsed.unknown_topics and not parsed.topics and not parsed.speaker_words:
+            events = []
+        if not events:
+            return None
+        if ask in ACTION_ASKS and len(events) > 1:
+            return Answer(intent, events=events[:MAX_ITEMS], query=parsed.query())
+        return Answer(intent, events=events, query=parsed.query())
+    if ask is Ask.REGISTER:
+        return Answer(Intent.HOW_TO_REGISTER, query=parsed.query())
+    if ask is Ask.CANCEL:
+        return Answer(Intent.HOW_TO_CANCEL, query=parsed.query())
+    if ask in (Ask.SEATS, Ask.SPEAKERS, Ask.PLACE, Ask.DURATION) and not parsed.unmatched:
+        return Answer(intent, events=_all_upcoming(catalog, ask, now), query=parsed.query())
+    return None
 
 
-@dataclass
-class Parsed:
-    """What a question says, word by word: date range, kind, ordinal, speakers, topics, unknown words."""
+def _all_upcoming(catalog: Catalog, ask: Ask, now: datetime) -> list[EventView]:
+    """ "Welche Referenten sind dabei?": the upcoming events that have what is asked (speakers, a limit)."""
+    upcoming = catalog.upcoming(now)
+    if ask is Ask.SPEAKERS:
+        upcoming = [e for e in upcoming if e.speakers] or upcoming
+    elif ask is Ask.SEATS:
+        upcoming = [e for e in upcoming if e.capacity] or upcoming
+    return upcoming[:MAX_LISTED_ASPECT]
 
-    text: str
-    rest: str  # the folded text without the date expression
-    words: list[str]
-    dates: DateRange | None = None
-    kind: str | None = None
-    ordinal: int = 0
-    speakers: set[int] | None = None  # catalog positions of events with a named speaker
-    speaker_words: list[str] = field(default_factory=list)
-    topics: list[str] = field(default_factory=list)
-    unmatched: list[str] = field(default_factory=list)
-    topic_scores: dict[int, int] = field(default_factory=dict)
-    topic_hits: dict[int, int] = field(default_factory=dict)
-    topic_like: set[str] = field(default_factory=set)
-    # The newsletter's other parts: words asking for a kind of item, and words matching items.
-    cues: set[ItemType] = field(default_factory=set)
-    new: bool = False  # "neu", "new"
-    member_words: bool = False  # "Mitglied", "Netzwerk", "dabei"
-    organization_kinds: list[str] = field(default_factory=list)
-    item_topics: list[str] = field(default_factory=list)
-    item_scores: dict[int, int] = field(default_factory=dict)
-    item_hits: dict[int, int] = field(default_factory=dict)
 
-    @cached_property
-    def word_set(self) -> frozenset[str]:
-        return frozenset(self.words)
-
-    @cached_property
-    def asks_time(self) -> bool:
-        return bool(self.word_set & TIME_WORDS) or "wie viel uhr" in self.rest or "what time" in self.rest
-
-    @cached_property
-    def lists_events(self) -> bool:
-        return bool(self.word_set & LIST_WORDS) or bool(LIST_PHRASES.search(self.rest))
-
-    @property
-    def asks_for_events(self) -> bool:
-        return self.lists_events or bool(self.ordinal) or self.asks_time
-
-    @cached_property
-    def wants_registration(self) -> bool:
-        # "Wie melde ich mich ... an?" splits the verb; "sign up" is two words.
-        words = self.word_set
-        return (
-            bool(words & REGISTER_WORDS)
-            or ("an" in words and bool(words & {"melde", "melden"}))
-            or ("sign up" in self.rest)
-        )
-
-    @property
-    def has_event_filter(self) -> bool:
-        return bool(self.kind or self.dates or self.speaker_words or self.topics)
-
-    @property
-    def narrows(self) -> bool:
-        """Whether the question names a kind, date, speaker or position (so it is about events)."""
-        return bool(self.kind or self.dates or self.speaker_words or self.ordinal)
-
-    @property
-    def item_cue(self) -> ItemType | None:
-        """The kind of item a question asks for by its words, if any."""
-        words = self.word_set
-        if ItemType.IMPULSE in self.cues:
-            return ItemType.IMPULSE
-        if ItemType.PRACTICE in self.cues:
-            return ItemType.PRACTICE
-        new_people = self.new and bool(words & WHO_WORDS or self.member_words or self.organization_kinds)
-        if new_people or words & JOINED_WORDS or (self.member_words and self.organization_kinds):
-            return ItemType.MEMBER
-        if ItemType.NEWS in self.cues:
-            return ItemType.NEWS
-        if self.new and not (self.kind or self.lists_events or self.speaker_words):
-            return ItemType.NEWS
-        return None
-
-    @property
-    def unknown_topics(self) -> tuple[str, ...]:
-        # Unknown words that look like a subject (a capitalised noun, a word after "zu"/"about") must not
-        # be ignored; other unknown words (verbs, fillers: "zeig mir alle") do not change the answer.
-        return tuple(w for w in self.unmatched if w in self.topic_like)
-
-    def query(self) -> Query:
-        return Query(
-            kind=self.kind,
-            ordinal=self.ordinal,
-            dates=self.dates,
-            speakers=tuple(self.speaker_words),
-            topics=tuple(self.topics),
-            asks_time=self.asks_time,
-        )
+MAX_LISTED_ASPECT = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,21 +185,6 @@ class Decision:
     nothing_fits: bool = False  # a topic we know nothing about narrows the events to none
 
 
-def _match_faq(text: str, faq: Sequence[FaqEntry], *, strict: bool) -> FaqEntry | None:
-    """The FAQ entry one of whose question variants reads like `text`; stricter when topics matched events."""
-    folded = " ".join(tokens(text))
-    if not folded:
-        return None
-    best: tuple[float, FaqEntry | None] = (0.0, None)
-    for entry in faq:
-        for variant in entry.questions:
-            v = " ".join(tokens(variant))
-            score = max(fuzz.ratio(folded, v), fuzz.token_sort_ratio(folded, v))
-            if score > best[0]:
-                best = (score, entry)
-    return best[1] if best[0] >= (86 if strict else 78) else None
-
-
 def answer_question(
     text: str,
     *,
@@ -252,123 +192,38 @@ def answer_question(
     tz: ZoneInfo,
     catalog: Catalog,
     faq: Sequence[FaqEntry] = (),
-    previous: Query | None = None,
+    previous: Shown | None = None,
     items: ItemCatalog | None = None,
+    lang: str | None = None,
 ) -> Answer:
     """Work out what is asked and what answers it; never guesses an event or item that does not fit.
 
-    `previous` is the chat's last question: a follow-up such as "Und der übernächste?" keeps its kind.
+    `previous` is what the chat was just shown: follow-ups ("Und wo?", "Und danach?") refer to it.
     """
     if not text.strip():
         return Answer(Intent.EMPTY)
     local_now = now.astimezone(tz)
     try:
-        parsed = parse(text, now=local_now, catalog=catalog, items=items, previous=previous)
+        parsed = parse(
+            text, now=local_now, catalog=catalog, items=items, previous=previous.query if previous else None
+        )
     except InvalidDate as exc:
         return Answer(Intent.INVALID_DATE, written_date=exc.written)
+    ask = what_is_asked(text)
+    if parsed.dates is None:
+        parsed.dates = week_after(text, previous)
+    general = _general(parsed, ask, faq, lang)
+    if general is not None:
+        return general
+    referred = refers_back(parsed, ask, previous, catalog, local_now)
+    if referred is not None or (ask in EVENT_ASKS or ask in ACTION_ASKS):
+        about = _about_events(parsed, ask, referred, previous, catalog=catalog, now=local_now)
+        if about is not None:
+            return about
     decision = classify(parsed, faq, catalog=catalog, items=items, now=local_now)
     if decision.intent in ITEM_TYPES and items is not None:
         return select_items(parsed, decision.intent, items, now=local_now)
     return select(parsed, decision, catalog=catalog, now=local_now)
-
-
-def parse(
-    text: str,
-    *,
-    now: datetime,
-    catalog: Catalog,
-    items: ItemCatalog | None = None,
-    previous: Query | None = None,
-) -> Parsed:
-    """Read the date expression, then every word: ordinal, kind, speaker, topic or unknown.
-
-    `now` is in the user's time zone. Raises InvalidDate for a date that does not exist.
-    """
-    lowered = text.lower()
-    if "impuls" in lowered or "practice" in lowered or "case" in lowered:
-        for pattern, phrase in NEWSLETTER_PHRASES:
-            text = pattern.sub(phrase, text)
-    dates, rest = find_date_range(text, now)
-    for pattern, joined in JOINED:
-        rest = pattern.sub(joined, rest)
-    words = tokens(rest)
-    parsed = Parsed(text=text, rest=rest, words=words, dates=dates, topic_like=_topic_like(text, words))
-    for word in words:
-        if not _newsletter_word(parsed, word):
-            _read_word(parsed, word, catalog, items, now)
-    follow_up = bool(parsed.word_set & {"und", "and", "also"}) or (parsed.ordinal and len(words) <= 4)
-    if previous is not None and previous.kind and follow_up:
-        if not (parsed.kind or parsed.speaker_words or parsed.topics):
-            parsed.kind = previous.kind
-    return parsed
-
-
-_CUES = {
-    **dict.fromkeys(NEWS_WORDS, ItemType.NEWS),
-    **dict.fromkeys(PRACTICE_WORDS, ItemType.PRACTICE),
-    **dict.fromkeys(IMPULSE_WORDS, ItemType.IMPULSE),
-}
-
-
-def _newsletter_word(parsed: Parsed, word: str) -> bool:
-    """Record a word that asks for a kind of item ("Neuigkeiten", "neu", "Mitglied"); True if it was one."""
-    if word in _CUES:
-        parsed.cues.add(_CUES[word])
-    elif word in NEW_WORDS:
-        parsed.new = True
-    elif word in MEMBER_WORDS:
-        parsed.member_words = True
-    else:
-        if word in ORGANIZATION_WORDS:
-            parsed.organization_kinds.append(ORGANIZATION_WORDS[word])  # and read on: it may be a topic
-        return False
-    return True
-
-
-def _read_word(parsed: Parsed, word: str, catalog: Catalog, items: ItemCatalog | None, now: datetime) -> None:
-    if word in SECOND_WORDS:
-        parsed.ordinal = 2
-        return
-    if word in NEXT_WORDS:
-        parsed.ordinal = parsed.ordinal or 1
-        return
-    found_kind = KIND_WORDS.get(word) or _fuzzy_kind(word)
-    if found_kind:
-        parsed.kind = found_kind
-        return
-    if word in _NO_SUBJECT or len(word) < 2 or word.isdigit():
-        return
-    by_speaker = catalog.speaker_matches(word)
-    if by_speaker:
-        known = parsed.speakers
-        parsed.speakers = by_speaker if known is None else (known & by_speaker or known | by_speaker)
-        parsed.speaker_words.append(word)
-        return
-    matched = _topic_matches(word, catalog.expand)
-    if matched:
-        parsed.topics.append(word)
-        _add_scores(parsed.topic_scores, parsed.topic_hits, matched)
-    in_items = _topic_matches(word, lambda w: items.expand(w, now)) if items is not None else {}
-    if in_items:
-        parsed.item_topics.append(word)
-        _add_scores(parsed.item_scores, parsed.item_hits, in_items)
-    if not matched and not in_items and word not in parsed.unmatched:
-        parsed.unmatched.append(word)
-
-
-def _add_scores(scores: dict[int, int], hits: dict[int, int], matched: dict[int, int]) -> None:
-    for index, weight in matched.items():
-        scores[index] = scores.get(index, 0) + weight
-        hits[index] = hits.get(index, 0) + 1
-
-
-def _topic_matches(word: str, expand: Callable[[str], dict[int, int]]) -> dict[int, int]:
-    """Documents (positions, weight) a topic word matches, also through its German translation."""
-    matched = dict(expand(word))
-    for german in GLOSSARY.get(word, ()):
-        for index, weight in expand(german).items():
-            matched[index] = max(weight, matched.get(index, 0))
-    return matched
 
 
 def classify(
@@ -427,7 +282,7 @@ def _about_the_assistant(parsed: Parsed, faq: Sequence[FaqEntry]) -> Decision | 
         return Decision(Intent.HELP)
     if words & THANKS_WORDS and len(parsed.words) <= 4:
         return Decision(Intent.THANKS)
-    entry = _match_faq(parsed.text, faq, strict=parsed.has_event_filter) if faq else None
+    entry = match_faq(parsed.text, faq, strict=parsed.has_event_filter) if faq else None
     return Decision(Intent.FAQ, faq=entry) if entry is not None else None
 
 
@@ -489,40 +344,21 @@ def select(parsed: Parsed, decision: Decision, *, catalog: Catalog, now: datetim
     if intent in (Intent.HELP, Intent.THANKS, Intent.GREETING):
         return Answer(intent, query=query)
     if intent is Intent.UNKNOWN:
-        return Answer(intent, query=query, unmatched=tuple(parsed.unmatched))
+        return Answer(intent, query=query, unmatched=parsed.as_written(parsed.unmatched))
     if intent is Intent.HOW_TO_REGISTER:
         events = matching_events(catalog, parsed, now) if parsed.has_event_filter else []
         return Answer(intent, events=events[:1], query=query)
     if decision.nothing_fits:
-        answer = Answer(intent, query=query, unmatched=parsed.unknown_topics)
+        answer = Answer(intent, query=query, unmatched=parsed.as_written(parsed.unknown_topics))
         answer.next_event = _first_upcoming(catalog, now, parsed.kind)
         return answer
     events = matching_events(catalog, parsed, now)
     if intent is Intent.NEXT_EVENT:
         events = sorted(events, key=lambda e: e.starts_at)[parsed.ordinal - 1 : parsed.ordinal]
-    answer = Answer(intent, events=events, query=query, unmatched=tuple(parsed.unmatched))
+    answer = Answer(intent, events=events, query=query, unmatched=parsed.as_written(parsed.unmatched))
     if not events:
         answer.next_event = _first_upcoming(catalog, now, None if parsed.dates else parsed.kind)
     return answer
-
-
-_CAPITALISED = re.compile(r"(?<![\w.!?]\s)(?<!^)\b[A-ZÄÖÜ][\wäöüß]*")
-
-
-def _topic_like(text: str, words: list[str]) -> set[str]:
-    """Words that name a subject: capitalised inside the sentence (German nouns) or after 'zu'/'about'."""
-    found = {token for match in _CAPITALISED.finditer(text.strip()) for token in tokens(match.group(0))}
-    found |= {word for before, word in itertools.pairwise(words) if before in TOPIC_MARKERS}
-    return found
-
-
-def _fuzzy_kind(word: str) -> str | None:
-    if len(word) < 6:
-        return None
-    for canonical in KIND_CANONICAL:
-        if fuzz.ratio(word, canonical) >= 85 or fuzz.ratio(stem(word), canonical) >= 88:
-            return KIND_WORDS[canonical]
-    return None
 
 
 def _first_upcoming(catalog: Catalog, now: datetime, kind: str | None) -> EventView | None:
@@ -548,7 +384,25 @@ def matching_events(catalog: Catalog, parsed: Parsed, now: datetime) -> list[Eve
         result.append(event)
     if parsed.topics and result:
         result = _most_relevant(result, index_of, parsed.topic_scores, parsed.topic_hits)
+    if (
+        not result
+        and parsed.kind
+        and not parsed.kind_from_previous
+        and (parsed.topics or parsed.speaker_words)
+    ):
+        result = _announcing(catalog, parsed, now)
     return result
+
+
+def _announcing(catalog: Catalog, parsed: Parsed, now: datetime) -> list[EventView]:
+    """No event of the kind asked for fits, but one of another kind that mentions it does: the WebTalk
+    that announces a seminar series answers "Wann ist das Seminar mit VITAIL?"."""
+    assert parsed.kind is not None
+    mentions = catalog.expand(parsed.kind)
+    if not mentions:
+        return []
+    kindless = replace(parsed, kind=None)
+    return [e for e in matching_events(catalog, kindless, now) if catalog.position[e.slug] in mentions]
 
 
 def _pool(catalog: Catalog, dates: DateRange | None, now: datetime) -> list[EventView]:

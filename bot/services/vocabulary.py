@@ -29,7 +29,7 @@ STOPWORDS = frozenset(
     begin begins wieviel viel zeit datum date day tag tage tagen tages am ort wo online dabei teilnehmen
     mitmachen zeig zeige zeigen show list liste alle all gib give nenne nennen sag sagen tell kannst koenntest
     wissen weisst know suche suchen looking finde interessiere interested bald soon irgendwas irgendetwas
-    ansteht anstehen los
+    ansteht anstehen los viele vielen many much noch still kommen
     """.split()
 )
 
@@ -141,7 +141,9 @@ GLOSSARY: dict[str, tuple[str, ...]] = {
 }
 HELP_WORDS = frozenset("hilfe help befehle commands".split())
 HELP_PHRASES = re.compile(
-    r"\b(?:was kannst du|was koennen sie|was kann der bot|what can you do|how does this work|wie funktioniert"
+    r"\b(?:was kannst du|was koennen sie|was kann der bot|what can you do|what can i do|how does this work"
+    r"|was kann (?:ich|man) (?:hier |damit |mit (?:dem|diesem|dir|ihnen) ?\w* )?(?:machen|tun)"
+    r"|wie funktioniert"
     r"(?: das| der bot)?\b)"
 )
 THANKS_WORDS = frozenset("danke dankeschoen vielen dank thanks thank thx merci super prima toll".split())

@@ -42,6 +42,7 @@ TABLE: dict[str, tuple[Role, bool]] = {
     "/abo": (M, ANYWHERE),
     "/abbestellen": (M, ANYWHERE),
     "/erinnerungen": (M, ANYWHERE),
+    "/sprache": (M, ANYWHERE),
     "/export": (MANAGER, PRIVATE),
     "/export alle": (MANAGER, PRIVATE),
     "/ich": (M, ANYWHERE),

@@ -153,7 +153,7 @@ def test_without_a_deep_link_the_buttons_are_commands(ctx: AppContext) -> None:
     )
     assert len(replies) == 1  # Matrix takes the whole overview in one message
     actions = [b.action for r in replies for row in r.buttons for b in row]
-    assert actions[:2] == ["/anmelden webtalk-groesste-zukunft", "/anmelden webtalk-vitale-standorte"]
+    assert actions[:2] == ["/rsvp webtalk-groesste-zukunft", "/rsvp webtalk-vitale-standorte"]
     text = plain(replies)
     assert "+++ Besonderes Event +++\nDie größte Zukunft aller Zeiten" in text
     assert "Abbestellen: /abbestellen" in text

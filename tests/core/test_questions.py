@@ -211,7 +211,7 @@ async def test_registration_howto_names_the_event(ctx: AppContext) -> None:
     assert answer.intent == "how_to_register"
     assert [e.slug for e in answer.events] == [ROUNDTABLE]
     replies = answer_replies(ctx, answer, "de")
-    assert f"/anmelden {ROUNDTABLE}" in [b.action for r in replies for row in r.buttons for b in row]
+    assert f"/rsvp {ROUNDTABLE}" in [b.action for r in replies for row in r.buttons for b in row]
 
 
 async def test_answer_gives_weekday_date_time_and_speakers(ctx: AppContext) -> None:
@@ -223,8 +223,8 @@ async def test_answer_gives_weekday_date_time_and_speakers(ctx: AppContext) -> N
     german = answer_replies(ctx, ask(ctx, "Wann spricht Max Thinius?"), "de")[0].plain
     assert "Dienstag, 6. Oktober 2020, 10:00 Uhr" in german
     assert [b.action for row in replies[0].buttons for b in row][:2] == [
-        f"/anmelden {THINIUS}",
-        f"/kalender {THINIUS}",
+        f"/rsvp {THINIUS}",
+        f"/ics {THINIUS}",
     ]
 
 

@@ -198,7 +198,7 @@ async def test_group_room_commands_mentions_files_and_reactions(
     pressed = [(i.text, i.reply_to, i.sender.id) for i in bot.recording.seen if i.is_button]
     assert pressed == [
         (
-            f"/anmelden {SLUG}",
+            f"/rsvp {SLUG}",
             MessageRef(ChatRef("matrix", room_id, False), card.event_id, from_bot=True),
             ben.user_id,
         ),

@@ -93,7 +93,7 @@ async def test_rooms_and_a_direct_chat_get_the_overview_once(
     for got in seen.values():
         content = got[0].source["content"]
         assert content["msgtype"] == "m.notice" and "<b>" in content["formatted_body"]
-        assert "!anmelden webtalk-groesste-zukunft" in body(got[0])  # the command to type
+        assert "!rsvp webtalk-groesste-zukunft" in body(got[0])  # the command to type
     assert "!abbestellen" in body(got[0])  # the member's own chat says how to stop it
     assert await send_overview_if_due(core) is None
 

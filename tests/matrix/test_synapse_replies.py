@@ -164,7 +164,7 @@ async def test_reaction_that_is_not_a_button_of_a_pushed_reminder(
     await react(anna, room_id, sent, "📅")
     await wait_for_event(anna, room_id, from_bot(bot.user_id, msgtype="m.file"))
     pressed = bot.recording.seen[-1]
-    assert (pressed.kind, pressed.text) == (Kind.BUTTON, f"/kalender {SLUG}")
+    assert (pressed.kind, pressed.text) == (Kind.BUTTON, f"/ics {SLUG}")
 
 
 async def test_reply_to_a_plain_answer_in_a_group_is_for_the_bot(

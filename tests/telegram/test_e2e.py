@@ -607,3 +607,22 @@ async def test_the_adapter_announces_the_bots_username(
 ) -> None:
     link = bot_ctx.telegram_link("anmelden-webtalk-vitale-standorte")
     assert link == f"https://t.me/{live_server.bot_username}?start=anmelden-webtalk-vitale-standorte"
+
+
+async def test_an_english_speaker_pressing_buttons_keeps_english(
+    live_server: BotApiServer, telegram_bot: TelegramAdapter, bot_ctx: AppContext
+) -> None:
+    # Telegram's interface is German, the member writes English: the typed words decide, and the German
+    # command words behind the buttons never switch the answers back.
+    mary = live_server.create_user("Mary", language_code="de")
+    chat = mary.chat
+    mary.send_text("register Thinius please")
+    consent = await next_message(live_server, chat, 0)
+    assert consent.buttons[0][0] == ("✅ I agree", "/einwilligen webtalk-groesste-zukunft")
+    mary.press(consent, "✅ I agree")
+    await live_server.wait_until(lambda: bool(consent.edits))
+    assert consent.text.startswith("✅ You are registered for Die größte Zukunft aller Zeiten")
+    assert consent.button_labels == ["📅 Calendar", "❌ Cancel"]
+    mary.press(consent, "❌ Cancel")
+    await live_server.wait_until(lambda: len(consent.edits) >= 2)
+    assert "cancelled" in consent.text
