@@ -26,6 +26,9 @@ async def mine_of(req: Request, ctx: AppContext, events: list[EventView]) -> Min
     """The sender's registrations among `events`; only in a private chat (a group sees no one's status)."""
     if not events or not req.chat.is_private:
         return {}
+    # Only people who agreed have registrations; most askers did not (and this is answered from memory).
+    if not await ctx.registrations.consented(req.sender):
+        return {}
     wanted = {e.slug for e in events}
     registrations = await ctx.registrations.mine(
         req.sender, ctx.events.catalog.by_id, upcoming_after=ctx.clock.now()
