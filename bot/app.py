@@ -122,6 +122,8 @@ async def build_context(
     registrations = RegistrationService(db, clock, outbox, notices, language=settings.language)
     discussion = DiscussionService(db, outbox, mirror=settings.impulse_mirror)
     privacy = PrivacyService(db, registrations)
+    languages = Languages(db, clock, default=settings.language)
+    languages.on_member_row = registrations.remember_consent  # one read of the member row serves both
     # An erased person's contributions come down from every chat they were copied to, before the rows go.
     privacy.before_erase.append(
         lambda person, now: discussion.forget_author(
@@ -146,7 +148,7 @@ async def build_context(
         privacy=privacy,
         audit=AuditLog(db),
         demo_clock=demo_clock,
-        languages=Languages(db, clock, default=settings.language),
+        languages=languages,
     )
     if not read_only:
         await ctx.roles.apply_settings(now=clock.now())

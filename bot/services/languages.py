@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -78,6 +79,9 @@ class Languages:
         self._known: OrderedDict[str, Known | None] = OrderedDict()
         # People with a member row: only their language is written (no row is created, no write for others).
         self._members: set[str] = set()
+        # Told what the lookup learnt on the way (whether the person agreed to be stored), so that the
+        # consent memory needs no query of its own for a new person; wired in the composition root.
+        self.on_member_row: Callable[[Person, bool], None] | None = None
 
     async def settle(self, incoming: Incoming, text: str) -> str:
         """The language to answer this message in (and remember it when the typed words say so)."""
@@ -126,7 +130,7 @@ class Languages:
             async with self.db.sessions() as session:
                 row = (
                     await session.execute(
-                        select(Member.language, Member.language_chosen_at).where(
+                        select(Member.language, Member.language_chosen_at, Member.consent_at).where(
                             Member.platform == person.platform, Member.user_id == person.id
                         )
                     )
@@ -134,6 +138,9 @@ class Languages:
         except Exception:
             logger.exception("could not read the language of %s", person.platform)
             row = None
+        else:
+            if self.on_member_row is not None:
+                self.on_member_row(person, row is not None and row[2] is not None)
         if row is not None:
             self._members.add(key)
         if row is not None and from_hint(row[0]) is not None:

@@ -110,10 +110,15 @@ class RegistrationService:
         if known is not None and known[1] > now:
             return known[0]
         value = await self.has_consent(person)
+        self.remember_consent(person, value)
+        return value
+
+    def remember_consent(self, person: Person, value: bool) -> None:
+        """Keep what a read of the member row just showed (for the same short time as a lookup)."""
         if len(self._consent) > 50_000:
             self._consent.clear()
-        self._consent[key] = (value, now + (CONSENT_YES_SECONDS if value else CONSENT_NO_SECONDS))
-        return value
+        seconds = CONSENT_YES_SECONDS if value else CONSENT_NO_SECONDS
+        self._consent[person.key] = (value, time.monotonic() + seconds)
 
     def forget_consent(self, person: Person) -> None:
         self._consent.pop(person.key, None)
