@@ -28,10 +28,11 @@ logger = logging.getLogger(__name__)
 
 # Reminder keys for the 24-hour reminder keep the form they had before offsets were configurable.
 DEFAULT_REMINDER_MINUTES = 24 * 60
-# Whether a person agreed is asked for many answers: remembered briefly (a "no" more briefly, so that
-# consent given through another instance counts soon).
+# Whether a person agreed is asked for many answers: remembered briefly. Consent is only given in a chat,
+# through the one active instance, which forgets its memory of that person at once; so a "no" may be
+# remembered as long as a "yes" (a CLI erasure in another process counts within this time).
 CONSENT_YES_SECONDS = 30.0
-CONSENT_NO_SECONDS = 5.0
+CONSENT_NO_SECONDS = 30.0
 MARK_SLACK = timedelta(minutes=2)
 
 
