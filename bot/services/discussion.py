@@ -39,7 +39,7 @@ from bot.db.models import (
     TargetStatus,
 )
 from bot.db.session import Database
-from bot.services.outbox import Outbox
+from bot.services.outbox import Delivery, Outbox
 from bot.services.overview import DiscussionDigest, Overview
 from bot.text import teaser
 
@@ -125,6 +125,22 @@ class DiscussionService:
     @property
     def _insert(self) -> Any:
         return sqlite_insert if self.db.is_sqlite else pg_insert
+
+    async def _record_sends(
+        self,
+        session: AsyncSession,
+        table: type[ImpulsePost] | type[ContributionMirror],
+        owner: dict[str, int],
+        deliveries: list[Delivery],
+        *,
+        now: datetime,
+    ) -> None:
+        """One row per queued delivery (post or copy), so its outbox key finds the sent message later."""
+        rows = [
+            {**owner, "platform": chat.platform, "chat_id": chat.id, "outbox_key": key, "created_at": now}
+            for key, chat, _ in deliveries
+        ]
+        await session.execute(self._insert(table).values(rows).on_conflict_do_nothing())
 
     # --- posting ---------------------------------------------------------------------------------------
 
@@ -234,22 +250,7 @@ class DiscussionService:
                 deliveries.append((key, chat, posts[target.language]))
             count = await self.outbox.enqueue_all_in(session, deliveries, now=now)
             if deliveries:
-                await session.execute(
-                    self._insert(ImpulsePost)
-                    .values(
-                        [
-                            {
-                                "impulse_id": row.id,
-                                "platform": chat.platform,
-                                "chat_id": chat.id,
-                                "outbox_key": key,
-                                "created_at": now,
-                            }
-                            for key, chat, _ in deliveries
-                        ]
-                    )
-                    .on_conflict_do_nothing()
-                )
+                await self._record_sends(session, ImpulsePost, {"impulse_id": row.id}, deliveries, now=now)
         logger.info("impulse %s queued for %d chats", slug, count)
         return count
 
@@ -428,21 +429,8 @@ class DiscussionService:
         if not deliveries:
             return 0
         queued = await self.outbox.enqueue_all_in(session, deliveries, now=now)
-        await session.execute(
-            self._insert(ContributionMirror)
-            .values(
-                [
-                    {
-                        "contribution_id": view.id,
-                        "platform": chat.platform,
-                        "chat_id": chat.id,
-                        "outbox_key": key,
-                        "created_at": now,
-                    }
-                    for key, chat, _ in deliveries
-                ]
-            )
-            .on_conflict_do_nothing()
+        await self._record_sends(
+            session, ContributionMirror, {"contribution_id": view.id}, deliveries, now=now
         )
         return queued
 
