@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
@@ -184,6 +185,15 @@ def visible_length(markup: str) -> int:
 
 
 def split_html(markup: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Split markup into chunks of at most `limit` visible units each (see `_split`).
+
+    The same markup goes to many chats (a weekly overview to every subscriber): it is split once.
+    """
+    return list(_split(markup, limit))
+
+
+@lru_cache(maxsize=256)
+def _split(markup: str, limit: int) -> tuple[str, ...]:
     """Split markup into chunks of at most `limit` visible units each, each one valid Telegram HTML.
 
     Cuts prefer paragraph breaks, then line breaks, then spaces, and only then any character; never inside
@@ -192,9 +202,9 @@ def split_html(markup: str, limit: int = MAX_MESSAGE) -> list[str]:
     """
     tokens = tokenize(markup)
     if not any(t.visible.strip() for t in tokens):
-        return []
+        return ()
     if sum(t.width for t in tokens) <= limit:
-        return ["".join(t.raw for t in tokens)]
+        return ("".join(t.raw for t in tokens),)
     tokens = tokenize(markup, per_char=True)
     chunks: list[str] = []
     open_tags: list[_Token] = []  # tags open at the start of the current chunk
@@ -214,7 +224,7 @@ def split_html(markup: str, limit: int = MAX_MESSAGE) -> list[str]:
             chunks.append(text)
         open_tags = body_open
         start = resume
-    return chunks
+    return tuple(chunks)
 
 
 def _cut(tokens: list[_Token], start: int, limit: int) -> tuple[int, int, int]:
