@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 
 from bot.chat import ChatRef, Reply
 from bot.context import AppContext
-from bot.db.models import OutboxMessage, OutboxStatus
+from bot.db.models import OutboxStatus
 from bot.delivery import Rejected, TemporaryFailure, Unreachable
 from bot.metrics import OUTBOX_RESULTS
-from bot.services.outbox import LEASE, Delivered, payload_to_replies
+from bot.services.outbox import LEASE, Claimed, Delivered, payload_to_replies
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._delivered: list[Delivered] = []
         self._sent_event = asyncio.Event()
-        self._in_flight: dict[int, OutboxMessage] = {}
+        self._in_flight: dict[int, Claimed] = {}
+        self._marks = ctx.outbox.marks()
         self._stopping = False
 
     @property
@@ -116,9 +117,10 @@ class OutboxWorker:
             asyncio.create_task(self._renew_periodically(stop), name="outbox-renew"),
         ]
         platforms = set(self.ctx.transports)
+        self._marks = self.ctx.outbox.marks()
         held: dict[tuple[str, str], datetime] = {}  # chats whose messages wait for an earlier one
 
-        async def deliver(rows: list[OutboxMessage]) -> None:
+        async def deliver(rows: list[Claimed]) -> None:
             async with semaphore:
                 for position, row in enumerate(rows):  # one chat's messages in queue order
                     if self._stopping:  # shutting down: not started, so given back at once
@@ -165,6 +167,7 @@ class OutboxWorker:
             stop.set()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._flush()
+            await self._marks.close()
             await self._give_back()
 
     async def _give_back(self) -> None:
@@ -181,7 +184,7 @@ class OutboxWorker:
             except Exception:
                 logger.exception("outbox: could not give back %d claimed messages", len(unfinished))
 
-    async def _claim(self, platforms: set[str]) -> list[OutboxMessage]:
+    async def _claim(self, platforms: set[str]) -> list[Claimed]:
         batch = await self.ctx.outbox.claim(now=self.ctx.clock.now(), limit=BATCH, platforms=platforms)
         self._in_flight.update((row.id, row) for row in batch)  # renewed from now on
         return batch
@@ -228,7 +231,7 @@ class OutboxWorker:
         if not delivered:
             return
         try:
-            await self.ctx.outbox.mark_sent(delivered, now=self.ctx.clock.now())
+            await self._marks.mark(delivered, now=self.ctx.clock.now())
         except Exception:
             # Keep them: marked with the next flush, rather than sent again when their lease runs out.
             logger.exception(
@@ -238,12 +241,12 @@ class OutboxWorker:
             return
         self.counts["sent"] += len(delivered)
 
-    async def _hold_back(self, rows: list[OutboxMessage], retry_at: datetime) -> None:
+    async def _hold_back(self, rows: list[Claimed], retry_at: datetime) -> None:
         for row in rows:
             self._in_flight.pop(row.id, None)
         await self.ctx.outbox.release([row.id for row in rows], retry_at=retry_at)
 
-    async def _deliver(self, row: OutboxMessage) -> datetime | None:
+    async def _deliver(self, row: Claimed) -> datetime | None:
         """Send one queued message; return when to try again if it is to be retried, else None."""
         transport = self.ctx.transports[row.platform]
         chat = ChatRef(row.platform, row.chat_id, is_private=row.is_private)
@@ -281,7 +284,7 @@ class OutboxWorker:
 
     async def _retry(
         self,
-        row: OutboxMessage,
+        row: Claimed,
         error: str,
         retry_after: float | None,
         *,
@@ -310,9 +313,9 @@ class OutboxWorker:
         return retry_at
 
 
-def _by_chat(batch: list[OutboxMessage]) -> list[list[OutboxMessage]]:
+def _by_chat(batch: list[Claimed]) -> list[list[Claimed]]:
     """The batch grouped by chat, each group in queue order (a chat's messages must not overtake)."""
-    groups: dict[tuple[str, str], list[OutboxMessage]] = {}
+    groups: dict[tuple[str, str], list[Claimed]] = {}
     for row in batch:
         groups.setdefault((row.platform, row.chat_id), []).append(row)
     return list(groups.values())

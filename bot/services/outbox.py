@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ARRAY, Integer, String, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.chat import Button, ChatRef, Reply
 from bot.db.models import OutboxBody, OutboxMessage, OutboxStatus, SentMessage
@@ -84,8 +85,54 @@ def _rows(
     ]
 
 
+@dataclass(slots=True)
+class Claimed:
+    """A message claimed for sending: read once, never written back as a whole."""
+
+    id: int
+    key: str
+    platform: str
+    chat_id: str
+    is_private: bool
+    payload: dict[str, Any]
+    attempts: int
+    body_id: int | None
+    progress: int
+
+
 # A delivered row: the row, the message id to keep, and what that message is about (None: nothing).
-Delivered = tuple[OutboxMessage, str | None, str | None]
+Delivered = tuple[Claimed, str | None, str | None]
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_CLAIMED = (
+    _OUTBOX.c.id,
+    _OUTBOX.c.key,
+    _OUTBOX.c.platform,
+    _OUTBOX.c.chat_id,
+    _OUTBOX.c.is_private,
+    _OUTBOX.c.payload,
+    _OUTBOX.c.attempts,
+    _OUTBOX.c.body_id,
+    _OUTBOX.c.progress,
+)
+# Marking a batch sent on PostgreSQL: one statement, the ids and message ids as two arrays.
+_SENT = select(
+    func.unnest(bindparam("sent_ids", type_=ARRAY(Integer))).label("id"),
+    func.unnest(bindparam("sent_mids", type_=ARRAY(String))).label("mid"),
+).subquery("sent")
+_MARK_SENT_PG = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == _SENT.c.id)
+    .values(status=OutboxStatus.SENT, sent_at=bindparam("sent_now"), platform_message_id=_SENT.c.mid)
+)
+# On SQLite (in-process, no round trips) one UPDATE per row, executed as many.
+_MARK_SENT_ONE = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("sent_id"))
+    .values(
+        status=OutboxStatus.SENT, sent_at=bindparam("sent_now"), platform_message_id=bindparam("sent_mid")
+    )
+)
 
 
 class Outbox:
@@ -206,35 +253,42 @@ class Outbox:
 
     async def claim(
         self, *, now: datetime, limit: int, platforms: set[str], lease: timedelta = LEASE
-    ) -> list[OutboxMessage]:
+    ) -> list[Claimed]:
         """Take due messages for sending; a claim runs out after `lease` unless renewed, so a crash loses
-        nothing and a crashed instance's messages are taken up again soon."""
-        async with self.db.write_lock, self.db.sessions.begin() as session:
-            query = (
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
-                    OutboxMessage.not_before <= now,
-                    OutboxMessage.platform.in_(platforms),
-                )
-                .order_by(OutboxMessage.not_before, OutboxMessage.id)
-                .limit(limit)
+        nothing and a crashed instance's messages are taken up again soon.
+
+        One statement takes them (an UPDATE … RETURNING of the due rows); the batch comes back in queue
+        order, so a chat's messages keep their order.
+        """
+        due = (
+            select(_OUTBOX.c.id)
+            .where(
+                _OUTBOX.c.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
+                _OUTBOX.c.not_before <= now,
+                _OUTBOX.c.platform.in_(platforms),
             )
-            if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            rows = list((await session.scalars(query)).all())
-            for row in rows:
-                row.status = OutboxStatus.SENDING
-                row.not_before = now + lease
-                row.attempts += 1
+            .order_by(_OUTBOX.c.not_before, _OUTBOX.c.id)
+            .limit(limit)
+        )
+        if not self.db.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        take = (
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(due.scalar_subquery()))
+            .values(status=OutboxStatus.SENDING, not_before=now + lease, attempts=_OUTBOX.c.attempts + 1)
+            .returning(*_CLAIMED)
+        )
+        async with self.db.write_lock, self.db.engine.begin() as conn:
+            rows = [Claimed(*row) for row in await conn.execute(take)]
             body_ids = {row.body_id for row in rows if row.body_id is not None}
             bodies: dict[int, dict[str, Any]] = {}
             if body_ids:
-                found = await session.execute(
+                found = await conn.execute(
                     select(OutboxBody.id, OutboxBody.payload).where(OutboxBody.id.in_(body_ids))
                 )
                 bodies = {body_id: payload for body_id, payload in found}
-        # Shared payloads are filled in after the commit, on the detached rows: never written back per row.
+        # RETURNING gives no order: the ids are the queue order within a chat.
+        rows.sort(key=lambda row: row.id)
         for row in rows:
             if row.body_id is not None:
                 row.payload = bodies.get(row.body_id, {})
@@ -268,22 +322,25 @@ class Outbox:
             )
 
     async def mark_sent(self, delivered: list[Delivered], *, now: datetime) -> None:
-        """Mark delivered rows as sent, with their platform message ids and subjects, in one transaction."""
+        """Mark delivered rows as sent, with their platform message ids and subjects, in one transaction
+        (on PostgreSQL one statement for the rows, however many)."""
         if not delivered:
             return
-        async with self.db.write_lock, self.db.sessions.begin() as session:
-            await session.execute(
-                update(OutboxMessage),
-                [
+        async with self.db.write_lock, self.db.engine.begin() as conn:
+            if self.db.is_sqlite:
+                await conn.execute(
+                    _MARK_SENT_ONE,
+                    [{"sent_id": row.id, "sent_mid": mid, "sent_now": now} for row, mid, _ in delivered],
+                )
+            else:
+                await conn.execute(
+                    _MARK_SENT_PG,
                     {
-                        "id": row.id,
-                        "status": OutboxStatus.SENT,
-                        "sent_at": now,
-                        "platform_message_id": message_id,
-                    }
-                    for row, message_id, _ in delivered
-                ],
-            )
+                        "sent_ids": [row.id for row, _, _ in delivered],
+                        "sent_mids": [mid for _, mid, _ in delivered],
+                        "sent_now": now,
+                    },
+                )
             subjects = [
                 {
                     "platform": row.platform,
@@ -297,12 +354,16 @@ class Outbox:
             ]
             if subjects:
                 insert = sqlite_insert if self.db.is_sqlite else pg_insert
-                await session.execute(
+                await conn.execute(
                     insert(SentMessage).on_conflict_do_nothing(
                         index_elements=["platform", "chat_id", "message_id"]
                     ),
                     subjects,
                 )
+
+    def marks(self) -> SentMarks:
+        """A marker for one drain: marks delivered messages sent over a connection it holds."""
+        return SentMarks(self)
 
     async def mark_failed(
         self,
@@ -333,3 +394,43 @@ class Outbox:
             await session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
             )
+
+
+class SentMarks:
+    """Marks delivered messages sent during one drain, over a connection held for it.
+
+    On PostgreSQL a batch without subjects to record is one statement in autocommit: one round trip, where
+    a transaction of its own costs four (checkout ping, BEGIN, UPDATE, COMMIT). That keeps short the window
+    in which a crash could send a message again (sent, not yet marked). Batches with subjects, and SQLite,
+    go through `Outbox.mark_sent`'s transaction.
+    """
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self._conn: AsyncConnection | None = None
+
+    async def mark(self, delivered: list[Delivered], *, now: datetime) -> None:
+        if not delivered:
+            return
+        if self.outbox.db.is_sqlite or any(mid and subject for _, mid, subject in delivered):
+            await self.outbox.mark_sent(delivered, now=now)
+            return
+        params = {
+            "sent_ids": [row.id for row, _, _ in delivered],
+            "sent_mids": [mid for _, mid, _ in delivered],
+            "sent_now": now,
+        }
+        try:
+            if self._conn is None:
+                conn = await self.outbox.db.engine.connect()
+                self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await self._conn.execute(_MARK_SENT_PG, params)
+        except Exception:
+            await self.close()  # a connection that failed is not used again
+            raise
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
