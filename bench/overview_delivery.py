@@ -9,6 +9,8 @@ SIGKILL and a second process is started, which finishes the job (the messages th
 back when their 30 s lease runs out). Counted at the test server: chats that got less than the whole
 overview (lost), messages that arrived twice (duplicates), and the sending rate.
 
+`BENCH_PROFILE=out.txt` runs the second drain process under py-spy (`pip install py-spy`; collapsed stacks).
+
 The baseline, measured in the same run against the same server: the same number of messages sent straight
 through `TelegramSender.deliver` (no database, no outbox), which shows the rate the sender itself reaches.
 The rate is taken over the seconds in which messages were sent (the restart gap and the lease wait are
@@ -117,7 +119,7 @@ async def drain(base_url: str) -> None:
     """The drain process: the real Telegram sender behind the outbox worker, until nothing is left."""
     from sqlalchemy import func, select
 
-    from bot.app import build_context
+    from bot.app import build_context, settle_heap
     from bot.chat import ChatRef, Reply
     from bot.clock import Clock
     from bot.config import load_settings
@@ -149,7 +151,19 @@ async def drain(base_url: str) -> None:
             TelegramSender(bot, SendLimits(scale=SCALE), on_unreachable=unreachable)
         )
         worker = OutboxWorker(ctx)
+        settle_heap()  # as the assistant does once started
         print("draining", flush=True)
+        cpu_start = time.process_time()
+        stall = {"longest": 0.0}
+
+        async def watch_loop() -> None:
+            """The longest the event loop was kept from running (a sleep of 5 ms that took longer)."""
+            while True:
+                started = time.monotonic()
+                await asyncio.sleep(0.005)
+                stall["longest"] = max(stall["longest"], time.monotonic() - started - 0.005)
+
+        watcher = asyncio.create_task(watch_loop())
         pending = (OutboxStatus.PENDING, OutboxStatus.SENDING)
         while True:
             async with ctx.db.sessions() as session:
@@ -160,7 +174,10 @@ async def drain(base_url: str) -> None:
                 break
             if await worker.drain_once() == 0:
                 await asyncio.sleep(0.2)
-        print(json.dumps(dict(worker.counts)), flush=True)
+        watcher.cancel()
+        cpu_ms = 1000 * (time.process_time() - cpu_start) / max(1, worker.counts["sent"])
+        report = {**worker.counts, "cpu_ms_per_message": cpu_ms, "longest_stall_ms": 1000 * stall["longest"]}
+        print(json.dumps(report), flush=True)
     await ctx.close()
 
 
@@ -209,11 +226,23 @@ async def wait_for_sent(server: ServerProcess, count: int) -> None:
     sent = 0
     while sent < count:
         await asyncio.sleep(0.02)
-        sent = (await server.stats())["sent"]
+        sent = (await server.stats(brief=True))["sent"]
 
 
-async def spawn(base_url: str) -> asyncio.subprocess.Process:
+async def spawn(base_url: str, *, profile: str = "") -> asyncio.subprocess.Process:
+    wrap = [
+        str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "-r",
+        "200",
+        "-f",
+        "raw",
+        "-o",
+        profile,
+        "--",
+    ]
     process = await asyncio.create_subprocess_exec(
+        *(wrap if profile else []),
         sys.executable,
         __file__,
         "--part",
@@ -247,10 +276,10 @@ async def measure(private: int, channels: int) -> dict[str, Any]:
             first.send_signal(signal.SIGKILL)
             killed = time.monotonic()
             await first.wait()
-            sent_at_kill = (await server.stats())["sent"]
-            second = await spawn(server.base_url)
+            sent_at_kill = (await server.stats(brief=True))["sent"]
+            second = await spawn(server.base_url, profile=os.environ.get("BENCH_PROFILE", ""))
             output, _ = await asyncio.wait_for(second.communicate(), 300)
-            counts = json.loads(output.decode().strip().splitlines()[-1])
+            counts = json.loads([x for x in output.decode().splitlines() if x.startswith("{")][-1])
             stats = await server.wait_quiet(expected, quiet=1.0, within=120)
             finished = time.monotonic()
             inbox: dict[str, int] = stats["inbox_counts"]
@@ -304,6 +333,9 @@ def render(result: dict[str, Any], load: tuple[float, float, float]) -> str:
             f"| all delivered after | {result['seconds_total']:.1f} s (incl. the 30 s lease of the killed "
             "process's claims) | |",
             f"| 429 answers from the server | {result['server_429']} | |",
+            f"| the second drain process: CPU per message sent, longest event-loop stall | "
+            f"{result['second_process']['cpu_ms_per_message']:.2f} ms, "
+            f"{result['second_process']['longest_stall_ms']:.0f} ms | |",
             "",
         ]
     )
