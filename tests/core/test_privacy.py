@@ -195,3 +195,43 @@ async def test_no_subject_is_recorded_for_the_private_chat_of_someone_who_did_no
     await ctx.registrations.give_consent(ZORA)
     (card,) = await say_as(ctx, ZORA, f"/details {THINIUS}")
     assert card.subject == f"event:{THINIUS}"
+
+
+ANNA = Person("matrix", "@anna:example.org", "Anna Matrix")
+ANNA_ROOM = "!direkt:example.org"
+
+
+async def test_a_matrix_members_direct_room_is_exported_and_erased_with_everything_keyed_by_it(
+    any_ctx: AppContext,
+) -> None:
+    from bot.platforms.matrix.session import DirectRooms, session_path
+
+    ctx = any_ctx
+    path = session_path(ctx.settings.data_dir)
+    DirectRooms(path).remember(ANNA.id, ANNA_ROOM)
+    DirectRooms(path).remember("@bert:example.org", "!bert:example.org")
+    await ctx.registrations.give_consent(ANNA)
+    dm = ChatRef("matrix", ANNA_ROOM)
+    # What the Matrix adapter records in her direct chat is keyed by the room, her pushes by her user id.
+    await ctx.handle(Incoming(dm, ANNA, f"/anmelden {THINIUS}"))
+    await ctx.handle(Incoming(dm, ANNA, "/abo ja"))
+    ctx.subjects.add(dm, "$karte", f"event:{THINIUS}")
+    await ctx.subjects.stop()
+    await ctx.defer(dm, Reply("später"), key="matrix-answer:$frage:0")
+    assert any(ANNA_ROOM in v for v in await every_value(ctx))
+
+    data = await ctx.privacy.export(ANNA)
+    assert data.tables["private_chats"] == [{"platform": "matrix", "chat_id": ANNA_ROOM}]
+    assert [r["chat_id"] for r in data.tables["sent_messages"]] == [ANNA_ROOM]
+    assert ANNA_ROOM in [r["chat_id"] for r in data.tables["outbox"]]
+    assert [r["status"] for r in data.tables["registrations"]] == ["confirmed"]
+
+    confirm = await ctx.handle(Incoming(dm, ANNA, "/loeschen"))
+    assert "direkter Chat mit mir (Matrix-Raum): 1" in text_of(confirm)
+    assert "Erledigt" in text_of(await ctx.handle(Incoming(dm, ANNA, "/loeschen ja", kind=Kind.BUTTON)))
+
+    values = await every_value(ctx)
+    assert not [v for v in values if ANNA.id in v or ANNA_ROOM in v or "Anna Matrix" in v]
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["direct_rooms"] == {"@bert:example.org": "!bert:example.org"}  # only hers is gone
+    assert (await ctx.privacy.export(ANNA)).empty
