@@ -46,6 +46,7 @@ async def privacy(req: Request, ctx: AppContext) -> list[Reply]:
         "pushes": settings.keep_pushes_days,
         "sent_messages": settings.keep_sent_messages_days,
         "registrations": settings.keep_registrations_days,
+        "contributions": settings.keep_contributions_days,
     }
     values = {"contact": settings.privacy_contact, "url": settings.privacy_url, "keep": keep}
     return [Reply(ctx.render("privacy", req.lang, case="notice", **values))]

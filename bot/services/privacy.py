@@ -18,6 +18,7 @@ from sqlalchemy import Column, ColumnElement, Table, delete, func, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import Person
+from bot.config import Settings
 from bot.db.models import (
     NAMES_PERSON,
     Base,
@@ -115,6 +116,16 @@ class KeepingLimits:
     pushes: timedelta = timedelta(days=30)
     sent_messages: timedelta = timedelta(days=90)
     registrations: timedelta = timedelta(days=365)
+    contributions: timedelta = timedelta(days=365)
+
+    @classmethod
+    def of(cls, settings: Settings) -> KeepingLimits:
+        return cls(
+            pushes=timedelta(days=settings.keep_pushes_days),
+            sent_messages=timedelta(days=settings.keep_sent_messages_days),
+            registrations=timedelta(days=settings.keep_registrations_days),
+            contributions=timedelta(days=settings.keep_contributions_days),
+        )
 
 
 # Outbox rows that are done: delivered, or given up on. Pending and sending rows are never removed here.
@@ -222,7 +233,8 @@ class PrivacyService:
 
     async def enforce_keeping(self, limits: KeepingLimits, *, now: datetime) -> dict[str, int]:
         """Delete finished pushes and sent-message records past their limit; make registrations of events
-        that ended longer ago than the limit anonymous (the counts stay). Returns rows changed per kind."""
+        that ended longer ago than the limit anonymous (the counts stay). Returns rows changed per kind.
+        (Contributions are the discussion service's: `DiscussionService.purge`.)"""
         done: dict[str, int] = {}
         async with self.db.write_lock, self.db.sessions.begin() as session:
             pushes = await session.execute(
