@@ -119,7 +119,9 @@ async def build_context(
         raise
     outbox = Outbox(db)
     messages = SentMessages(db, clock)
-    registrations = RegistrationService(db, clock, outbox, notices, language=settings.language)
+    registrations = RegistrationService(
+        db, clock, outbox, notices, language=settings.language, privacy_version=settings.privacy_version
+    )
     discussion = DiscussionService(db, outbox, mirror=settings.impulse_mirror)
     privacy = PrivacyService(db, registrations, private_chats(settings))
     languages = Languages(db, clock, default=settings.language)

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     # Data protection: who is responsible (named in the privacy notice) and the full notice's address.
     privacy_contact: str = ""
     privacy_url: str | None = None
+    # Which version of the privacy notice a member agrees to (stored with their consent).
+    privacy_version: str = "2026-12"
     # How long data about people is kept (days); a daily job deletes or anonymises what is older.
     keep_pushes_days: int = Field(default=30, ge=1, le=3650)
     keep_sent_messages_days: int = Field(default=90, ge=1, le=3650)
@@ -156,6 +158,14 @@ class Settings(BaseSettings):
     impulse_mirror: bool = True
     # Reminders before an event: offsets such as "24h,1h" (m, h, d); empty for none.
     reminders: Annotated[list[str], NoDecode] = ["24h", "1h"]
+
+    @field_validator("privacy_version")
+    @classmethod
+    def _privacy_version(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 40:
+            raise ValueError("must name the privacy notice's version in 1 to 40 characters, e.g. 2026-12")
+        return value
 
     @field_validator("overview_at")
     @classmethod

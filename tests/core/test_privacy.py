@@ -83,6 +83,31 @@ async def test_my_data_is_a_json_file_with_a_summary_and_consent_shows_when(ctx:
     ]
 
 
+async def test_consent_records_the_version_of_the_privacy_notice_agreed_to(ctx: AppContext) -> None:
+    from bot.db.models import Member
+
+    assert "<b>Datenschutz</b> (Fassung 2026-12)" in (await say_as(ctx, ZORA, "/datenschutz"))[0].html
+    await say_as(ctx, ZORA, f"/einwilligen {THINIUS}", button=True)
+    data = await ctx.privacy.export(ZORA)
+    assert data.tables["members"][0]["consent_version"] == "2026-12"
+    shown = text_of(await say_as(ctx, ZORA, "/einwilligung"))
+    agreed = "Sie haben am Montag, 28. September 2020 um 09:00 Uhr der Datenschutzerklärung (Fassung 2026-12)"
+    assert f"{agreed} zugestimmt und eingewilligt" in shown
+    english = Person("telegram", "77", "Eve", language="en")
+    ctx.registrations.privacy_version = "2027-03"  # a new notice: who agrees now agrees to that one
+    await ctx.registrations.give_consent(english)
+    await ctx.registrations.give_consent(ZORA)  # agreeing again keeps what she agreed to, and when
+    assert "to the privacy notice (version 2027-03)" in text_of(await say_as(ctx, english, "/myconsent"))
+    assert "(Fassung 2026-12)" in text_of(await say_as(ctx, ZORA, "/einwilligung"))
+    # Consent given before versions were recorded says when, and names no version.
+    async with ctx.db.sessions.begin() as session:
+        await session.execute(Member.__table__.update().values(consent_version=None))
+    older = text_of(await say_as(ctx, ZORA, "/einwilligung"))
+    assert "um 09:00 Uhr eingewilligt" in older and "Fassung" not in older
+    await say_as(ctx, ZORA, "/loeschen ja")
+    assert "nichts eingewilligt" in text_of(await say_as(ctx, ZORA, "/einwilligung"))
+
+
 async def every_value(ctx: AppContext) -> list[str]:
     async with ctx.db.sessions() as session:
         found = []
