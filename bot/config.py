@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -409,8 +410,10 @@ _REPLACED = {
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning validation errors into one readable line without values of secrets."""
+    env_file = Settings.model_config.get("env_file")
+    in_file = dotenv_values(env_file) if isinstance(env_file, str) and Path(env_file).is_file() else {}
     for name, instead in _REPLACED.items():
-        if name in os.environ:
+        if name in os.environ or name in in_file:
             raise ConfigError(f"{name}: {instead}; set that instead")
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]

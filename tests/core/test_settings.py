@@ -96,6 +96,16 @@ def test_a_bad_setting_is_one_line_and_exit_2(
     assert "very-secret" not in result.stderr
 
 
+def test_the_replaced_retention_setting_in_a_dot_env_file_is_named_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BOT_DISCUSSION_RETENTION_MONTHS=6\n", encoding="utf-8")
+    result = run(["run"], tmp_path, {})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "stadtretter: BOT_DISCUSSION_RETENTION_MONTHS: replaced by BOT_KEEP_CONTRIBUTIONS_DAYS "
+        "(in days, default 365); set that instead"
+    )
+
+
 def test_an_unwritable_data_folder_is_one_line(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         pytest.skip("root may write anywhere; /proc covers the uncreatable case")
