@@ -47,7 +47,7 @@ from bot.services.members import MemberService
 from bot.services.messages import SentMessages, SubjectRecorder
 from bot.services.outbox import Outbox
 from bot.services.overview import OverviewService, Schedule
-from bot.services.privacy import PrivacyService
+from bot.services.privacy import PrivacyService, PrivateChats
 from bot.services.registration import RegistrationService
 from bot.services.roles import RoleService
 from bot.web.health import Status
@@ -120,9 +120,11 @@ async def build_context(
         raise
     outbox = Outbox(db)
     messages = SentMessages(db, clock)
-    registrations = RegistrationService(db, clock, outbox, notices, language=settings.language)
+    registrations = RegistrationService(
+        db, clock, outbox, notices, language=settings.language, privacy_version=settings.privacy_version
+    )
     discussion = DiscussionService(db, outbox, mirror=settings.impulse_mirror)
-    privacy = PrivacyService(db, registrations)
+    privacy = PrivacyService(db, registrations, private_chats(settings))
     languages = Languages(db, clock, default=settings.language)
     languages.on_member_row = registrations.remember_consent  # one read of the member row serves both
     # An erased person's contributions come down from every chat they were copied to, before the rows go.
@@ -156,6 +158,14 @@ async def build_context(
     await ctx.events.refresh(force=True)
     ctx.handles.update(await handles(db))
     return ctx
+
+
+def private_chats(settings: Settings) -> list[PrivateChats]:
+    """The platforms' records of their private chats, read from their files: the running adapter and the
+    command line (an erasure on a written request) see the same ones, without logging in."""
+    from bot.platforms.matrix.session import DirectRooms, session_path
+
+    return [DirectRooms(session_path(settings.data_dir))]
 
 
 async def _prepare_database(db: Database, *, read_only: bool) -> str | None:

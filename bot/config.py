@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -119,10 +120,13 @@ class Settings(BaseSettings):
     # Data protection: who is responsible (named in the privacy notice) and the full notice's address.
     privacy_contact: str = ""
     privacy_url: str | None = None
+    # Which version of the privacy notice a member agrees to (stored with their consent).
+    privacy_version: str = "2026-12"
     # How long data about people is kept (days); a daily job deletes or anonymises what is older.
     keep_pushes_days: int = Field(default=30, ge=1, le=3650)
     keep_sent_messages_days: int = Field(default=90, ge=1, le=3650)
     keep_registrations_days: int = Field(default=365, ge=1, le=3650)
+    keep_contributions_days: int = Field(default=365, ge=1, le=3650)
     # More messages a minute from one person get one polite notice, then are dropped (0: no limit).
     flood_per_minute: int = Field(default=20, ge=0)
 
@@ -150,12 +154,19 @@ class Settings(BaseSettings):
     overview_at: str = "mon 09:00"
     overview_lookback_days: int = Field(default=7, ge=1, le=31)
     overview_ahead_days: int = Field(default=21, ge=1, le=90)
-    # The impulse discussion: contributions shown in the other chats (off: each chat keeps its own), and how
-    # many months contributions are kept (see README "Impulse of the week").
+    # The impulse discussion: contributions shown in the other chats (off: each chat keeps its own); how long
+    # they are kept is `keep_contributions_days` (see README "Impulse of the week").
     impulse_mirror: bool = True
-    discussion_retention_months: int = Field(default=12, ge=1, le=120)
     # Reminders before an event: offsets such as "24h,1h" (m, h, d); empty for none.
     reminders: Annotated[list[str], NoDecode] = ["24h", "1h"]
+
+    @field_validator("privacy_version")
+    @classmethod
+    def _privacy_version(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 40:
+            raise ValueError("must name the privacy notice's version in 1 to 40 characters, e.g. 2026-12")
+        return value
 
     @field_validator("overview_at")
     @classmethod
@@ -391,8 +402,19 @@ class ConfigError(Exception):
     """A setting is invalid; the message names the variable and is safe to print (no secret values)."""
 
 
+# Settings that were replaced: set, they would be ignored silently (and data kept longer than meant).
+_REPLACED = {
+    "BOT_DISCUSSION_RETENTION_MONTHS": "replaced by BOT_KEEP_CONTRIBUTIONS_DAYS (in days, default 365)",
+}
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning validation errors into one readable line without values of secrets."""
+    env_file = Settings.model_config.get("env_file")
+    in_file = dotenv_values(env_file) if isinstance(env_file, str) and Path(env_file).is_file() else {}
+    for name, instead in _REPLACED.items():
+        if name in os.environ or name in in_file:
+            raise ConfigError(f"{name}: {instead}; set that instead")
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

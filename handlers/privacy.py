@@ -46,8 +46,14 @@ async def privacy(req: Request, ctx: AppContext) -> list[Reply]:
         "pushes": settings.keep_pushes_days,
         "sent_messages": settings.keep_sent_messages_days,
         "registrations": settings.keep_registrations_days,
+        "contributions": settings.keep_contributions_days,
     }
-    values = {"contact": settings.privacy_contact, "url": settings.privacy_url, "keep": keep}
+    values = {
+        "contact": settings.privacy_contact,
+        "url": settings.privacy_url,
+        "version": settings.privacy_version,
+        "keep": keep,
+    }
     return [Reply(ctx.render("privacy", req.lang, case="notice", **values))]
 
 
@@ -65,6 +71,7 @@ async def consent_status(req: Request, ctx: AppContext) -> list[Reply]:
     if not isinstance(consent_at, str):
         return [Reply(ctx.render("privacy", req.lang, case="no_consent"))]
     since = datetime.fromisoformat(consent_at)
+    version = members[0].get("consent_version")
     de = req.lang == "de"
     buttons = (
         (Button("📄 Meine Daten" if de else "📄 My data", "/meinedaten"),),
@@ -72,7 +79,9 @@ async def consent_status(req: Request, ctx: AppContext) -> list[Reply]:
     )
     return [
         Reply(
-            ctx.render("privacy", req.lang, case="consent", since=since, counts=data.counts()),
+            ctx.render(
+                "privacy", req.lang, case="consent", since=since, version=version, counts=data.counts()
+            ),
             buttons=buttons,
         )
     ]

@@ -15,7 +15,6 @@ from scheduler.jobs import (
     enforce_keeping,
     enqueue_reminders,
     post_due_impulses,
-    purge_discussions,
     reload_content,
     send_overview_if_due,
 )
@@ -45,9 +44,6 @@ class Scheduler:
         )
         self.aps.add_job(self._overview, "interval", minutes=1, id="overview", coalesce=True, max_instances=1)
         self.aps.add_job(self._impulses, "interval", minutes=1, id="impulses", coalesce=True, max_instances=1)
-        self.aps.add_job(
-            purge_discussions, "interval", days=1, args=[ctx], id="retention", coalesce=True, max_instances=1
-        )
         # Keeping limits: daily, and once right after the start (a bot restarted daily still keeps them).
         self.aps.add_job(
             enforce_keeping,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import timedelta
 
 from bot.context import AppContext
 from bot.notices import Notices
@@ -57,17 +56,13 @@ async def post_due_impulses(ctx: AppContext) -> list[tuple[str, int]]:
     )
 
 
-async def purge_discussions(ctx: AppContext) -> int:
-    """Delete contributions older than the retention period (BOT_DISCUSSION_RETENTION_MONTHS)."""
-    return await ctx.discussion.purge(now=ctx.clock.now(), months=ctx.settings.discussion_retention_months)
-
-
 async def enforce_keeping(ctx: AppContext) -> dict[str, int]:
-    """Delete or anonymise what is older than the keeping limits (daily, and once at start)."""
-    settings = ctx.settings
-    limits = KeepingLimits(
-        pushes=timedelta(days=settings.keep_pushes_days),
-        sent_messages=timedelta(days=settings.keep_sent_messages_days),
-        registrations=timedelta(days=settings.keep_registrations_days),
-    )
-    return await ctx.privacy.enforce_keeping(limits, now=ctx.clock.now())
+    """Delete or anonymise what is older than the keeping limits (BOT_KEEP_*_DAYS; daily, and once at
+    start): pushes, sent-message records, registrations of past events, contributions."""
+    limits = KeepingLimits.of(ctx.settings)
+    now = ctx.clock.now()
+    done = await ctx.privacy.enforce_keeping(limits, now=now)
+    contributions = await ctx.discussion.purge(now=now, older_than=limits.contributions)
+    if contributions:
+        done["contributions"] = contributions
+    return done

@@ -290,6 +290,9 @@ class Member(Base):
     # When the member chose `language` with /sprache (then nothing else changes it).
     language_chosen_at: Mapped[datetime | None]
     consent_at: Mapped[datetime | None]
+    # The version of the privacy notice agreed to then (BOT_PRIVACY_VERSION); None for consent given before
+    # versions were recorded.
+    consent_version: Mapped[str | None] = mapped_column(String(40))
     unreachable_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     reminders: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

@@ -673,16 +673,16 @@ class DiscussionService:
             await _delete(session, ids)
         return len(ids)
 
-    async def purge(self, *, now: datetime, months: int) -> int:
-        """Delete contributions older than the retention period (copies on the platforms stay)."""
-        cutoff = now - timedelta(days=30 * months)
+    async def purge(self, *, now: datetime, older_than: timedelta) -> int:
+        """Delete contributions older than their keeping limit (copies on the platforms stay)."""
+        cutoff = now - older_than
         async with self.db.write_lock, self.db.sessions.begin() as session:
             ids = list(
                 (await session.scalars(select(Contribution.id).where(Contribution.created_at < cutoff))).all()
             )
             await _delete(session, ids)
         if ids:
-            logger.info("%d contributions older than %d months deleted", len(ids), months)
+            logger.info("%d contributions older than %d days deleted", len(ids), older_than.days)
         return len(ids)
 
 

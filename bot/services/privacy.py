@@ -2,21 +2,23 @@
 
 Every column that names a person carries a `names_person` marker (bot/db/models.py); export and erasure
 read those markers, so a new table is covered the moment its columns are marked (a test fails on a table
-with person-like columns that are not).
+with person-like columns that are not). A platform whose private chat with a person has an id of its own
+(Matrix: the direct room) tells it through the `PrivateChats` port, so rows keyed by that chat are found too.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Column, ColumnElement, Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chat import Person
+from bot.config import Settings
 from bot.db.models import (
     NAMES_PERSON,
     Base,
@@ -36,6 +38,24 @@ from bot.services.catalog import EventView
 from bot.services.registration import Outcome, RegistrationService
 
 logger = logging.getLogger(__name__)
+
+
+# The export's name for what the platforms keep outside the database: the person's private chats.
+PRIVATE_CHATS = "private_chats"
+
+
+class PrivateChats(Protocol):
+    """A platform's own record of its private chats with people (Matrix: user id -> direct room id).
+
+    Pushes are addressed to a person's id, but what was said in their private chat may be keyed by the chat's
+    id; export and erasure find those rows through this port, and erasure makes the platform forget them.
+    """
+
+    async def chats_of(self, person: Person) -> list[str]:
+        """The ids of the person's private chats that differ from their own id ([] for other platforms)."""
+
+    async def forget(self, person: Person) -> None:
+        """Forget the person's private chats (their erasure)."""
 
 
 def marked_columns() -> Iterator[tuple[Table, Column[Any], PersonMarker]]:
@@ -63,13 +83,19 @@ class PersonData:
 
 
 def _condition(
-    table: Table, column: Column[Any], marker: PersonMarker, person: Person, member_id: int | None
+    table: Table,
+    column: Column[Any],
+    marker: PersonMarker,
+    person: Person,
+    member_id: int | None,
+    chats: Iterable[str] = (),
 ) -> ColumnElement[bool] | None:
-    """Which rows of `table` the marked column says are about `person` (None: no way to tell)."""
+    """Which rows of `table` the marked column says are about `person` (None: no way to tell); `chats` are
+    the ids of the person's private chats that differ from their own."""
     if marker.how == "member":
         return None if member_id is None else column == member_id
     if marker.how == "user" and marker.platform is not None:
-        return (table.c[marker.platform] == person.platform) & (column == person.id)
+        return (table.c[marker.platform] == person.platform) & column.in_([person.id, *chats])
     if marker.how == "key":
         return column == f"{person.platform}:{person.id}"
     return None
@@ -90,6 +116,16 @@ class KeepingLimits:
     pushes: timedelta = timedelta(days=30)
     sent_messages: timedelta = timedelta(days=90)
     registrations: timedelta = timedelta(days=365)
+    contributions: timedelta = timedelta(days=365)
+
+    @classmethod
+    def of(cls, settings: Settings) -> KeepingLimits:
+        return cls(
+            pushes=timedelta(days=settings.keep_pushes_days),
+            sent_messages=timedelta(days=settings.keep_sent_messages_days),
+            registrations=timedelta(days=settings.keep_registrations_days),
+            contributions=timedelta(days=settings.keep_contributions_days),
+        )
 
 
 # Outbox rows that are done: delivered, or given up on. Pending and sending rows are never removed here.
@@ -97,9 +133,13 @@ _FINISHED = (OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.UNREACHABLE, O
 
 
 class PrivacyService:
-    def __init__(self, db: Database, registrations: RegistrationService) -> None:
+    def __init__(
+        self, db: Database, registrations: RegistrationService, private_chats: Iterable[PrivateChats] = ()
+    ) -> None:
         self.db = db
         self.registrations = registrations
+        # Each platform's record of its private chats whose ids are not the person's (set by the app).
+        self.private_chats = list(private_chats)
         # Run before the rows go, for what other services must undo outside the database (copies of a
         # person's contributions on the platforms); wired in the composition root.
         self.before_erase: list[Callable[[Person, datetime], Awaitable[object]]] = []
@@ -109,14 +149,21 @@ class PrivacyService:
             select(Member.id).where(Member.platform == person.platform, Member.user_id == person.id)
         )
 
+    async def chats_of(self, person: Person) -> list[str]:
+        """The ids of the person's private chats that differ from their own id (Matrix direct rooms)."""
+        return [chat for port in self.private_chats for chat in await port.chats_of(person)]
+
     async def export(self, person: Person) -> PersonData:
-        """Every row any marked column finds for the person."""
+        """Every row any marked column finds for the person, and the platforms' record of their chats."""
         data = PersonData(f"{person.platform}:{person.id}")
+        chats = await self.chats_of(person)
+        if chats:
+            data.tables[PRIVATE_CHATS] = [{"platform": person.platform, "chat_id": chat} for chat in chats]
         async with self.db.sessions() as session:
             member_id = await self._member_id(session, person)
             found: dict[str, tuple[Table, list[ColumnElement[bool]]]] = {}
             for table, column, marker in marked_columns():
-                where = _condition(table, column, marker, person, member_id)
+                where = _condition(table, column, marker, person, member_id, chats)
                 if where is not None:
                     found.setdefault(table.name, (table, []))[1].append(where)
             for name, (table, conditions) in found.items():
@@ -141,11 +188,12 @@ class PrivacyService:
                 cancelled += 1
         for undo in self.before_erase:
             await undo(person, now)
+        chats = await self.chats_of(person)
         changed: dict[str, int] = {}
         async with self.db.write_lock, self.db.sessions.begin() as session:
             member_id = await self._member_id(session, person)
             for table, column, marker in marked_columns():
-                where = _condition(table, column, marker, person, member_id)
+                where = _condition(table, column, marker, person, member_id, chats)
                 if where is None:
                     continue
                 if marker.erase == "null":
@@ -155,10 +203,17 @@ class PrivacyService:
                 count = getattr(result, "rowcount", 0) or 0
                 if count:
                     changed[table.name] = changed.get(table.name, 0) + count
+            if chats:
+                changed[PRIVATE_CHATS] = len(
+                    chats
+                )  # forgotten by the platforms below, once the rows are gone
             # The entry names nobody: the person is gone, and their own request is "self".
             detail = ", ".join(f"{name} {count}" for name, count in sorted(changed.items()))
             if changed or cancelled:
                 record_in(session, "erase", actor=actor, now=now, detail=f"cancelled {cancelled}; {detail}")
+        # After the rows: were this to fail, the chats are still known and a second erasure finds them.
+        for port in self.private_chats:
+            await port.forget(person)
         self.registrations.forget_consent(person)
         logger.info("person erased: %d registration(s) cancelled, rows changed %s", cancelled, changed)
         return changed
@@ -178,7 +233,8 @@ class PrivacyService:
 
     async def enforce_keeping(self, limits: KeepingLimits, *, now: datetime) -> dict[str, int]:
         """Delete finished pushes and sent-message records past their limit; make registrations of events
-        that ended longer ago than the limit anonymous (the counts stay). Returns rows changed per kind."""
+        that ended longer ago than the limit anonymous (the counts stay). Returns rows changed per kind.
+        (Contributions are the discussion service's: `DiscussionService.purge`.)"""
         done: dict[str, int] = {}
         async with self.db.write_lock, self.db.sessions.begin() as session:
             pushes = await session.execute(

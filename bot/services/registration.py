@@ -86,13 +86,21 @@ ACTIVE = (CONFIRMED, WAITLISTED)
 
 class RegistrationService:
     def __init__(
-        self, db: Database, clock: Clock, outbox: Outbox, notices: PromotionNotices, *, language: str = "de"
+        self,
+        db: Database,
+        clock: Clock,
+        outbox: Outbox,
+        notices: PromotionNotices,
+        *,
+        language: str = "de",
+        privacy_version: str | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.outbox = outbox
         self.notices = notices
         self.language = language
+        self.privacy_version = privacy_version  # recorded with each consent (BOT_PRIVACY_VERSION)
         self._consent: dict[str, tuple[bool, float]] = {}
 
     async def has_consent(self, sender: Person) -> bool:
@@ -125,10 +133,13 @@ class RegistrationService:
         self._consent.pop(person.key, None)
 
     async def give_consent(self, sender: Person) -> None:
+        """Record that the sender agreed, when, and to which privacy notice (the first agreement counts)."""
         now = self.clock.now()
         async with self.db.write_lock, self.db.sessions.begin() as session:
             member = await ensure_member(session, self.db, sender, now=now)
-            member.consent_at = member.consent_at or now
+            if member.consent_at is None:
+                member.consent_at = now
+                member.consent_version = self.privacy_version
         self.forget_consent(sender)
 
     async def register(self, sender: Person, event: EventView) -> Result:

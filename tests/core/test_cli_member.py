@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
+
+import pytest
 
 from tests.core.test_cli import run
 
@@ -44,3 +47,36 @@ def test_a_malformed_person_is_one_line_and_exit_2(tmp_path: Path) -> None:
         result.stderr.strip()
         == "stadtretter: '12345' is not platform:user-id (e.g. telegram:12345 or matrix:@anna:example.org)"
     )
+
+
+async def test_the_command_line_finds_and_forgets_a_matrix_members_direct_room(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without logging in to Matrix: the direct room is read from the data dir's session.json."""
+    from bot.app import build_context
+    from bot.chat import ChatRef, Incoming, Person
+    from bot.cli.member import member
+    from bot.config import load_settings
+    from bot.platforms.matrix.session import DirectRooms, session_path
+
+    settings = load_settings(data_dir=tmp_path / "data", now=NOW["BOT_NOW"], admins=[], managers=[])
+    anna, room = Person("matrix", "@anna:example.org", "Anna"), "!direkt:example.org"
+    DirectRooms(session_path(settings.data_dir)).remember(anna.id, room)
+    ctx = await build_context(settings)
+    await ctx.registrations.give_consent(anna)
+    await ctx.handle(Incoming(ChatRef("matrix", room), anna, "/anmelden webtalk-vitale-standorte"))
+    ctx.subjects.add(ChatRef("matrix", room), "$karte", "event:webtalk-vitale-standorte")
+    await ctx.close()
+
+    assert (
+        await member(settings, argparse.Namespace(member_command="export", person=f"matrix:{anna.id}")) == 0
+    )
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["tables"]["private_chats"] == [{"platform": "matrix", "chat_id": room}]
+    assert [r["chat_id"] for r in exported["tables"]["sent_messages"]] == [room]
+    erase = argparse.Namespace(member_command="delete", person=f"matrix:{anna.id}", yes=True)
+    assert await member(settings, erase) == 0
+    assert "private_chats 1" in capsys.readouterr().out
+    assert DirectRooms(session_path(settings.data_dir)).mapping() == {}
+    await member(settings, argparse.Namespace(member_command="export", person=f"matrix:{anna.id}"))
+    assert json.loads(capsys.readouterr().out)["tables"] == {}

@@ -251,9 +251,29 @@ async def test_export_forget_and_retention(any_ctx: AppContext) -> None:
         [DISCUSSION.id, ROOM.id]
     )
     assert await any_ctx.discussion.export_author("telegram", "anna") == []
-    later = any_ctx.clock.now() + timedelta(days=30 * 12 + 1)
-    assert await any_ctx.discussion.purge(now=later, months=12) == 1
+    later = any_ctx.clock.now() + timedelta(days=366)
+    assert await any_ctx.discussion.purge(now=later, older_than=timedelta(days=365)) == 1
     assert await any_ctx.discussion.discussion(SLUG) == []
+
+
+async def test_the_daily_keeping_job_deletes_contributions_older_than_bot_keep_contributions_days(
+    any_ctx: AppContext,
+) -> None:
+    from scheduler.jobs import enforce_keeping
+
+    _, _, _, posts = await post(any_ctx)
+    await say(any_ctx, GROUP, ANNA, "Mein Beitrag", "g1", **reply_to(GROUP, posts[GROUP.id]))
+    assert any_ctx.settings.keep_contributions_days == 365
+    any_ctx.settings.keep_contributions_days = 60
+    assert any_ctx.clock.fixed is not None
+    start = any_ctx.clock.fixed
+    any_ctx.clock.fixed = start + timedelta(days=59)
+    assert "contributions" not in await enforce_keeping(any_ctx)
+    any_ctx.clock.fixed = start + timedelta(days=61)
+    assert (await enforce_keeping(any_ctx))["contributions"] == 1
+    assert await any_ctx.discussion.discussion(SLUG) == []
+    notice = text_of(await any_ctx.handle(Incoming(ChatRef("telegram", "x"), CARLA, "/datenschutz")))
+    assert "Beiträge zur Impuls-Diskussion 60 Tage" in notice
 
 
 async def test_erasing_a_person_takes_their_contributions_down_everywhere(any_ctx: AppContext) -> None:

@@ -83,6 +83,31 @@ async def test_my_data_is_a_json_file_with_a_summary_and_consent_shows_when(ctx:
     ]
 
 
+async def test_consent_records_the_version_of_the_privacy_notice_agreed_to(ctx: AppContext) -> None:
+    from bot.db.models import Member
+
+    assert "<b>Datenschutz</b> (Fassung 2026-12)" in (await say_as(ctx, ZORA, "/datenschutz"))[0].html
+    await say_as(ctx, ZORA, f"/einwilligen {THINIUS}", button=True)
+    data = await ctx.privacy.export(ZORA)
+    assert data.tables["members"][0]["consent_version"] == "2026-12"
+    shown = text_of(await say_as(ctx, ZORA, "/einwilligung"))
+    agreed = "Sie haben am Montag, 28. September 2020 um 09:00 Uhr der Datenschutzerklärung (Fassung 2026-12)"
+    assert f"{agreed} zugestimmt und eingewilligt" in shown
+    english = Person("telegram", "77", "Eve", language="en")
+    ctx.registrations.privacy_version = "2027-03"  # a new notice: who agrees now agrees to that one
+    await ctx.registrations.give_consent(english)
+    await ctx.registrations.give_consent(ZORA)  # agreeing again keeps what she agreed to, and when
+    assert "to the privacy notice (version 2027-03)" in text_of(await say_as(ctx, english, "/myconsent"))
+    assert "(Fassung 2026-12)" in text_of(await say_as(ctx, ZORA, "/einwilligung"))
+    # Consent given before versions were recorded says when, and names no version.
+    async with ctx.db.sessions.begin() as session:
+        await session.execute(Member.__table__.update().values(consent_version=None))
+    older = text_of(await say_as(ctx, ZORA, "/einwilligung"))
+    assert "um 09:00 Uhr eingewilligt" in older and "Fassung" not in older
+    await say_as(ctx, ZORA, "/loeschen ja")
+    assert "nichts eingewilligt" in text_of(await say_as(ctx, ZORA, "/einwilligung"))
+
+
 async def every_value(ctx: AppContext) -> list[str]:
     async with ctx.db.sessions() as session:
         found = []
@@ -195,3 +220,43 @@ async def test_no_subject_is_recorded_for_the_private_chat_of_someone_who_did_no
     await ctx.registrations.give_consent(ZORA)
     (card,) = await say_as(ctx, ZORA, f"/details {THINIUS}")
     assert card.subject == f"event:{THINIUS}"
+
+
+ANNA = Person("matrix", "@anna:example.org", "Anna Matrix")
+ANNA_ROOM = "!direkt:example.org"
+
+
+async def test_a_matrix_members_direct_room_is_exported_and_erased_with_everything_keyed_by_it(
+    any_ctx: AppContext,
+) -> None:
+    from bot.platforms.matrix.session import DirectRooms, session_path
+
+    ctx = any_ctx
+    path = session_path(ctx.settings.data_dir)
+    DirectRooms(path).remember(ANNA.id, ANNA_ROOM)
+    DirectRooms(path).remember("@bert:example.org", "!bert:example.org")
+    await ctx.registrations.give_consent(ANNA)
+    dm = ChatRef("matrix", ANNA_ROOM)
+    # What the Matrix adapter records in her direct chat is keyed by the room, her pushes by her user id.
+    await ctx.handle(Incoming(dm, ANNA, f"/anmelden {THINIUS}"))
+    await ctx.handle(Incoming(dm, ANNA, "/abo ja"))
+    ctx.subjects.add(dm, "$karte", f"event:{THINIUS}")
+    await ctx.subjects.stop()
+    await ctx.defer(dm, Reply("später"), key="matrix-answer:$frage:0")
+    assert any(ANNA_ROOM in v for v in await every_value(ctx))
+
+    data = await ctx.privacy.export(ANNA)
+    assert data.tables["private_chats"] == [{"platform": "matrix", "chat_id": ANNA_ROOM}]
+    assert [r["chat_id"] for r in data.tables["sent_messages"]] == [ANNA_ROOM]
+    assert ANNA_ROOM in [r["chat_id"] for r in data.tables["outbox"]]
+    assert [r["status"] for r in data.tables["registrations"]] == ["confirmed"]
+
+    confirm = await ctx.handle(Incoming(dm, ANNA, "/loeschen"))
+    assert "direkter Chat mit mir (Matrix-Raum): 1" in text_of(confirm)
+    assert "Erledigt" in text_of(await ctx.handle(Incoming(dm, ANNA, "/loeschen ja", kind=Kind.BUTTON)))
+
+    values = await every_value(ctx)
+    assert not [v for v in values if ANNA.id in v or ANNA_ROOM in v or "Anna Matrix" in v]
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["direct_rooms"] == {"@bert:example.org": "!bert:example.org"}  # only hers is gone
+    assert (await ctx.privacy.export(ANNA)).empty

@@ -48,6 +48,11 @@ BAD = [
     ({"BOT_HTTP_LISTEN": "localhost"}, "BOT_HTTP_LISTEN"),
     ({"BOT_HTTP_LISTEN": "0.0.0.0:99999"}, "BOT_HTTP_LISTEN"),
     ({"BOT_DB_WAIT": "a while"}, "BOT_DB_WAIT"),
+    ({"BOT_KEEP_CONTRIBUTIONS_DAYS": "0"}, "BOT_KEEP_CONTRIBUTIONS_DAYS"),
+    ({"BOT_KEEP_CONTRIBUTIONS_DAYS": "ein Jahr"}, "BOT_KEEP_CONTRIBUTIONS_DAYS"),
+    ({"BOT_DISCUSSION_RETENTION_MONTHS": "6"}, "BOT_KEEP_CONTRIBUTIONS_DAYS"),
+    ({"BOT_PRIVACY_VERSION": " "}, "BOT_PRIVACY_VERSION"),
+    ({"BOT_PRIVACY_VERSION": "Fassung vom " + "x" * 40}, "BOT_PRIVACY_VERSION"),
 ]
 
 
@@ -89,6 +94,16 @@ def test_a_bad_setting_is_one_line_and_exit_2(
     assert lines[0].startswith("stadtretter: BOT_") and named in lines[0]
     assert "Traceback" not in result.stderr
     assert "very-secret" not in result.stderr
+
+
+def test_the_replaced_retention_setting_in_a_dot_env_file_is_named_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BOT_DISCUSSION_RETENTION_MONTHS=6\n", encoding="utf-8")
+    result = run(["run"], tmp_path, {})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "stadtretter: BOT_DISCUSSION_RETENTION_MONTHS: replaced by BOT_KEEP_CONTRIBUTIONS_DAYS "
+        "(in days, default 365); set that instead"
+    )
 
 
 def test_an_unwritable_data_folder_is_one_line(tmp_path: Path) -> None:

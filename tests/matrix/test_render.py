@@ -148,11 +148,7 @@ def test_reply_fallback_and_mentions_are_stripped() -> None:
 def test_session_file_is_private_and_for_one_account(tmp_path: Path) -> None:
     path = tmp_path / "matrix" / "session.json"
     session = MatrixSession(
-        homeserver="https://hs",
-        user_id="@bot:hs",
-        device_id="DEV",
-        access_token="secret",
-        direct_rooms={"@anna:hs": "!dm:hs"},
+        homeserver="https://hs", user_id="@bot:hs", device_id="DEV", access_token="secret"
     )
     session.save(path)
 

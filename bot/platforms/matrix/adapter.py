@@ -49,7 +49,7 @@ from bot.platforms.matrix.render import (
     strip_mention,
     strip_reply_fallback,
 )
-from bot.platforms.matrix.session import LocalStore, MatrixSession
+from bot.platforms.matrix.session import LocalStore, MatrixSession, session_path
 from bot.platforms.matrix.transport import NETWORK_ERRORS, MatrixClient, MatrixTransport
 from bot.text import clean_input
 
@@ -96,7 +96,7 @@ class MatrixAdapter:
         self.server_name = self.user_id.partition(":")[2]
         self.allowed = list(settings.matrix_allowed) or [f":{self.server_name}"]
         self.store_dir: Path = settings.data_dir / "matrix"
-        self.session_path = self.store_dir / "session.json"
+        self.session_path = session_path(settings.data_dir)
         self.sync_timeout_ms = sync_timeout_ms
         self.ready_timeout = ready_timeout
         # Events per room and sync; older ones missed during a downtime are fetched with /messages.
@@ -143,7 +143,7 @@ class MatrixAdapter:
             await self._close()
             raise
         tighten_tree(self.store_dir)  # nio created its key store during the login
-        self.transport.attach(client, self._store, self._session)
+        self.transport.attach(client, self._store)
         self.ports.identity.announce(self.platform, self.user_id)
         if client.should_upload_keys:
             await client.keys_upload()

@@ -4,40 +4,85 @@ messages."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from bot.chat import Person
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
+def session_path(data_dir: Path) -> Path:
+    """Where the Matrix session (login and direct chats) is kept in the data dir."""
+    return data_dir / "matrix" / "session.json"
+
+
+class SessionFile:
+    """session.json, changed read-modify-write under an exclusive lock on a file beside it.
+
+    The running bot and `stadtretter member delete` both change it: each applies only its own change (one
+    direct chat, or the login) to what the file holds now, so neither writes back what the other removed.
+    Writes replace the file atomically (a reader sees the old or the new file) with mode 0600: it holds the
+    access token.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    def read(self) -> dict[str, Any]:
+        """What the file holds ({} when it is missing or unreadable)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            logger.warning("Ignoring unreadable Matrix session file %s: %s", self.path, type(exc).__name__)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def change(self, apply: Callable[[dict[str, Any]], bool | None]) -> dict[str, Any]:
+        """Apply one change to the file's current contents and write them (not when `apply` returns False)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            data = self.read()
+            if apply(data) is not False:
+                tmp = self.path.with_suffix(".tmp")
+                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(out, "w", encoding="utf-8") as handle:
+                    json.dump(data, handle)
+                os.replace(tmp, self.path)
+            return data
+        finally:
+            os.close(fd)  # releases the lock
+
+
 @dataclass
 class MatrixSession:
-    """What survives a restart; the file holds an access token, so it is written with mode 0600."""
+    """The login that survives a restart (the direct chats are `DirectRooms`, in the same file)."""
 
     homeserver: str
     user_id: str
     device_id: str = ""
     access_token: str = ""
-    direct_rooms: dict[str, str] = field(default_factory=dict)  # user id -> room id
 
     @classmethod
     def load(cls, path: Path, *, homeserver: str, user_id: str) -> MatrixSession:
         """The saved session for this account, or a fresh one (a session for another account is ignored)."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return cls(homeserver=homeserver, user_id=user_id)
-        except (OSError, ValueError) as exc:
-            logger.warning("Ignoring unreadable Matrix session file %s: %s", path, type(exc).__name__)
+        data = SessionFile(path).read()
+        if not data:
             return cls(homeserver=homeserver, user_id=user_id)
         if data.get("user_id") != user_id or data.get("homeserver") != homeserver:
             logger.info("Matrix session file is for another account; starting a new session")
@@ -47,17 +92,102 @@ class MatrixSession:
             user_id=user_id,
             device_id=str(data.get("device_id") or ""),
             access_token=str(data.get("access_token") or ""),
-            direct_rooms={str(k): str(v) for k, v in (data.get("direct_rooms") or {}).items()},
         )
 
     def save(self, path: Path) -> None:
-        """Write atomically so a crash leaves either the old or the new file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(self), handle)
-        os.replace(tmp, path)
+        """Write this login, keeping the direct chats (another account's file starts afresh)."""
+
+        def apply(data: dict[str, Any]) -> None:
+            if data.get("user_id") != self.user_id or data.get("homeserver") != self.homeserver:
+                data.clear()
+            data.update(asdict(self))
+
+        SessionFile(path).change(apply)
+
+
+def _rooms_in(data: dict[str, Any]) -> dict[str, str]:
+    rooms = data.get("direct_rooms")
+    return {str(k): str(v) for k, v in rooms.items()} if isinstance(rooms, dict) else {}
+
+
+class DirectRooms:
+    """The bot's direct chat with each user (user id -> room id), kept in session.json.
+
+    The file is the truth: an erasure on the command line may remove a person's entry while the bot runs, so
+    a lookup sees the file as it is now (read again when it changed) and a write changes one entry. This is
+    also the privacy service's `PrivateChats` port for Matrix: a member's pushes are addressed to their user
+    id, but what the bot records about their direct chat is keyed by its room id.
+    """
+
+    platform = "matrix"
+
+    def __init__(self, path: Path) -> None:
+        self.file = SessionFile(path)
+        self._stamp: tuple[int, int, int, int] | None = None
+        self._rooms: dict[str, str] = {}
+
+    def mapping(self) -> dict[str, str]:
+        """User id -> room id, as the file holds it now."""
+        try:
+            st = os.stat(self.file.path)
+        except FileNotFoundError:
+            self._stamp, self._rooms = None, {}
+            return self._rooms
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+        if stamp != self._stamp:
+            self._rooms = _rooms_in(self.file.read())
+            self._stamp = stamp
+        return self._rooms
+
+    def get(self, user_id: str) -> str | None:
+        return self.mapping().get(user_id)
+
+    def remember(self, user_id: str, room_id: str) -> None:
+        """This room is the direct chat with this user."""
+        if self.get(user_id) == room_id:
+            return
+
+        def apply(data: dict[str, Any]) -> None:
+            rooms = _rooms_in(data)
+            rooms[user_id] = room_id
+            data["direct_rooms"] = rooms
+
+        self.file.change(apply)
+        self._stamp = None  # our own write: read again next time
+
+    def forget_room(self, room_id: str) -> None:
+        """The bot left this room: it is nobody's direct chat any more."""
+        self._remove(lambda user, room: room == room_id)
+
+    def forget_user(self, user_id: str) -> None:
+        """Remove the user's entry (their erasure)."""
+        self._remove(lambda user, room: user == user_id)
+
+    def _remove(self, drop: Callable[[str, str], bool]) -> None:
+        if not any(drop(user, room) for user, room in self.mapping().items()):
+            return
+
+        def apply(data: dict[str, Any]) -> bool:
+            rooms = _rooms_in(data)
+            kept = {user: room for user, room in rooms.items() if not drop(user, room)}
+            data["direct_rooms"] = kept
+            return kept != rooms
+
+        self.file.change(apply)
+        self._stamp = None
+
+    # ----- the privacy service's port
+
+    async def chats_of(self, person: Person) -> list[str]:
+        """The id of the person's direct chat with the bot, if there is one."""
+        if person.platform != self.platform:
+            return []
+        room = self.get(person.id)
+        return [room] if room else []
+
+    async def forget(self, person: Person) -> None:
+        if person.platform == self.platform:
+            await asyncio.to_thread(self.forget_user, person.id)
 
 
 class LocalStore:

@@ -33,7 +33,7 @@ from bot.context import SubjectLog
 from bot.delivery import Rejected, TemporaryFailure, Unreachable
 from bot.metrics import FLOOD_WAIT_SECONDS, FLOOD_WAITS
 from bot.platforms.matrix.render import add_relation, edit_content, file_content, notice_content
-from bot.platforms.matrix.session import LocalStore, MatrixSession
+from bot.platforms.matrix.session import DirectRooms, LocalStore
 from bot.text import fold
 
 logger = logging.getLogger(__name__)
@@ -101,8 +101,9 @@ class MatrixClient(AsyncClient):
 class MatrixTransport:
     """Sends replies on Matrix: notices, files, edits, direct chats, paced and within the rate limits.
 
-    The adapter gives it the logged-in client, the local store and the session (for the direct chats) in
-    `attach()`; the sync loop tells it which rooms a sync showed (`synced()`), for new direct chats.
+    The adapter gives it the logged-in client and the local store in `attach()`; the sync loop tells it which
+    rooms a sync showed (`synced()`), for new direct chats. The direct chats are kept in the session file
+    (`direct_rooms`), which an erasure on the command line may change while the bot runs.
     """
 
     platform = Platform.MATRIX.value
@@ -117,6 +118,7 @@ class MatrixTransport:
         push_interval: float = 0.1,
     ) -> None:
         self.session_path = session_path
+        self.direct_rooms = DirectRooms(session_path)
         self.subjects = subjects
         self.commands = frozenset(fold(name) for name in command_names)
         self.max_rate_wait = max_rate_wait
@@ -124,28 +126,27 @@ class MatrixTransport:
         self.client: MatrixClient | None = None
         self.rooms_seen: set[str] = set()
         self._store: LocalStore | None = None
-        self._session: MatrixSession | None = None
         self._synced = asyncio.Condition()
         self._direct_lock = asyncio.Lock()
         self._push_lock = asyncio.Lock()
         self._last_push = 0.0
         self._rate_limited_until = 0.0
 
-    def attach(self, client: MatrixClient, store: LocalStore, session: MatrixSession) -> None:
-        self.client, self._store, self._session = client, store, session
+    def attach(self, client: MatrixClient, store: LocalStore) -> None:
+        self.client, self._store = client, store
 
     def detach(self) -> None:
-        self.client, self._store, self._session = None, None, None
+        self.client, self._store = None, None
 
     def require_client(self) -> MatrixClient:
         if self.client is None:
             raise TemporaryFailure("Matrix adapter is not running")
         return self.client
 
-    def _parts(self) -> tuple[LocalStore, MatrixSession]:
-        if self._store is None or self._session is None:
+    def _local(self) -> LocalStore:
+        if self._store is None:
             raise TemporaryFailure("Matrix adapter is not running")
-        return self._store, self._session
+        return self._store
 
     def chat(self, room: MatrixRoom) -> ChatRef:
         """A room as a chat: rooms with at most two members are direct chats."""
@@ -191,7 +192,7 @@ class MatrixTransport:
         The reply's own `in_reply_to`, `thread`, `replaces` and `deletes` apply where the caller gives none.
         """
         client = self.require_client()
-        store, _ = self._parts()
+        store = self._local()
         room = client.rooms.get(room_id)
         if room is None:
             raise Unreachable(f"not a member of {room_id}")
@@ -310,32 +311,26 @@ class MatrixTransport:
 
     def remember_direct(self, user_id: str, room_id: str) -> None:
         """The user invited the bot to this direct chat."""
-        _, session = self._parts()
-        session.direct_rooms[user_id] = room_id
-        session.save(self.session_path)
+        self.direct_rooms.remember(user_id, room_id)
 
     def forget_room(self, room_id: str) -> None:
         """The bot left this room: it is nobody's direct chat any more."""
-        if self._session is not None:
-            direct = self._session.direct_rooms
-            self._session.direct_rooms = {u: r for u, r in direct.items() if r != room_id}
+        self.direct_rooms.forget_room(room_id)
 
     async def direct_room(self, user_id: str) -> str:
         """The direct chat with a user: a known one, one shared only with them, or a new encrypted one."""
         client = self.require_client()
-        _, session = self._parts()
         async with self._direct_lock:
-            known = session.direct_rooms.get(user_id)
+            known = self.direct_rooms.get(user_id)
             room = client.rooms.get(known) if known else None
             if room is not None and user_id in room.users:
                 return room.room_id
             for room in client.rooms.values():
                 if room.member_count == 2 and user_id in room.users:
-                    session.direct_rooms[user_id] = room.room_id
+                    self.direct_rooms.remember(user_id, room.room_id)
                     return room.room_id
             room_id = await self._open_direct(client, user_id)
-            session.direct_rooms[user_id] = room_id
-            session.save(self.session_path)
+            self.direct_rooms.remember(user_id, room_id)
             logger.info("Matrix: opened a direct chat %s with %s", room_id, user_id)
             return room_id
 
