@@ -203,10 +203,8 @@ class PrivacyService:
                 count = getattr(result, "rowcount", 0) or 0
                 if count:
                     changed[table.name] = changed.get(table.name, 0) + count
-            if chats:
-                changed[PRIVATE_CHATS] = len(
-                    chats
-                )  # forgotten by the platforms below, once the rows are gone
+            if chats:  # forgotten by the platforms below, once the rows are gone
+                changed[PRIVATE_CHATS] = len(chats)
             # The entry names nobody: the person is gone, and their own request is "self".
             detail = ", ".join(f"{name} {count}" for name, count in sorted(changed.items()))
             if changed or cancelled:
