@@ -30,6 +30,7 @@ from bot.db.models import (
     PersonMarker,
     Registration,
     RegistrationStatus,
+    RoleGrant,
     SentMessage,
 )
 from bot.db.session import Database
@@ -56,6 +57,10 @@ class PrivateChats(Protocol):
 
     async def forget(self, person: Person) -> None:
         """Forget the person's private chats (their erasure)."""
+
+    async def keep_only(self, platform_ids: Callable[[str], Awaitable[set[str]]]) -> int:
+        """Forget the private chats of everyone not in `platform_ids(platform)` (the keeping rule for people
+        who never agreed); returns how many were forgotten."""
 
 
 def marked_columns() -> Iterator[tuple[Table, Column[Any], PersonMarker]]:
@@ -266,6 +271,20 @@ class PrivacyService:
                 count = getattr(result, "rowcount", 0) or 0
                 if count:
                     done[name] = count
+        strangers = 0
+        for port in self.private_chats:
+            strangers += await port.keep_only(self._known)
+        if strangers:
+            done["private_chats"] = strangers
         if done:
             logger.info("keeping limits applied: %s", done)
         return done
+
+    async def _known(self, platform: str) -> set[str]:
+        """The people of a platform whose private chat may be kept: who agreed, and who holds a role."""
+        async with self.db.sessions() as session:
+            agreed = await session.scalars(
+                select(Member.user_id).where(Member.platform == platform, Member.consent_at.is_not(None))
+            )
+            roles = await session.scalars(select(RoleGrant.user_id).where(RoleGrant.platform == platform))
+            return {*agreed, *roles}

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.chat import ChatRef, Incoming, Kind, Person, Reply
 from bot.context import AppContext
-from bot.db.models import NAMES_PERSON, Base, OutboxMessage, Registration
+from bot.db.models import NAMES_PERSON, Base, OutboxMessage, Registration, Role
 from tests.conftest import actions, text_of
 from tests.core.test_access import row_counts
 from tests.core.test_registration import THINIUS, set_capacity, statuses
@@ -260,3 +260,27 @@ async def test_a_matrix_members_direct_room_is_exported_and_erased_with_everythi
     saved = json.loads(path.read_text(encoding="utf-8"))
     assert saved["direct_rooms"] == {"@bert:example.org": "!bert:example.org"}  # only hers is gone
     assert (await ctx.privacy.export(ANNA)).empty
+
+
+async def test_the_keeping_job_forgets_the_direct_chats_of_people_who_never_agreed(ctx: AppContext) -> None:
+    """The Matrix adapter notes a direct chat when someone invites the bot, before anyone knows whether
+    they will agree: the daily job keeps only those of people who agreed or hold a role."""
+    from bot.platforms.matrix.session import DirectRooms, session_path
+    from scheduler.jobs import enforce_keeping
+
+    rooms = DirectRooms(session_path(ctx.settings.data_dir))
+    manager = Person("matrix", "@maria:example.org")
+    stranger = Person("matrix", "@fremd:example.org")
+    for person in (ANNA, manager, stranger):
+        rooms.remember(person.id, f"!{person.id[1:]}")
+    await ctx.registrations.give_consent(ANNA)
+    await ctx.roles.redeem(
+        await ctx.roles.invite(Role.MANAGER, by="console:local", now=ctx.clock.now()),
+        key=manager.key,
+        now=ctx.clock.now(),
+    )
+
+    assert await enforce_keeping(ctx) == {"private_chats": 1}
+    assert set(rooms.mapping()) == {ANNA.id, manager.id}
+    assert await enforce_keeping(ctx) == {}
+    assert await ctx.privacy.chats_of(stranger) == []

@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -188,6 +188,18 @@ class DirectRooms:
     async def forget(self, person: Person) -> None:
         if person.platform == self.platform:
             await asyncio.to_thread(self.forget_user, person.id)
+
+    async def keep_only(self, platform_ids: Callable[[str], Awaitable[set[str]]]) -> int:
+        """Forget the direct chats of people who never agreed (nor hold a role): the entry is written when
+        someone invites the bot, before anyone knows whether they will agree. Nothing is lost by it: the
+        room is found again among the bot's rooms when a push needs it."""
+        if not self.mapping():
+            return 0
+        keep = await platform_ids(self.platform)
+        strangers = {user for user in self.mapping() if user not in keep}
+        if strangers:
+            await asyncio.to_thread(self._remove, lambda user, room: user in strangers)
+        return len(strangers)
 
 
 class LocalStore:
