@@ -46,9 +46,15 @@ _GERMAN = frozenset(
 _COMMAND = re.compile(r"^[/!]\S+")
 
 
+# A chunk with digits, underscores or an inner hyphen is a code, slug or token ("xY-it_Q3"), not words:
+# split into parts, a random invitation token would now and then "say" "it" or "es".
+_CODE = re.compile(r"[\d_]|\w-\w")
+
+
 def detect(text: str) -> tuple[str | None, int]:
     """The language the words are in and by how many words it leads (None on a tie)."""
-    words = tokens(_COMMAND.sub("", text))
+    chunks = _COMMAND.sub("", text).split()
+    words = tokens(" ".join(chunk for chunk in chunks if not _CODE.search(chunk)))
     english = sum(1 for w in words if w in _ENGLISH)
     german = sum(1 for w in words if w in _GERMAN)
     if english == german:

@@ -111,3 +111,16 @@ async def test_buttons_carry_language_neutral_actions(ctx: AppContext) -> None:
     assert "seats taken" in text_of(await say(ctx, f"/info {THINIUS}", button=True))
     await say(ctx, "Wann spricht Thinius?", user="bert")
     assert "Plätzen vergeben" in text_of(await say(ctx, f"/info {THINIUS}", user="bert", button=True))
+
+
+def test_codes_slugs_and_tokens_say_nothing_about_the_language() -> None:
+    """A token split at its '-' and '_' once "said" "it" and answered a German admin in English."""
+    import secrets
+
+    from bot.services.languages import detect
+
+    assert detect("/rolle xY-it_Qm3") == (None, 0)
+    assert detect("/anmelden webtalk-thinius-2020") == (None, 0)
+    assert all(detect(f"/rolle {secrets.token_urlsafe(16)}") == (None, 0) for _ in range(2000))
+    assert detect("Wann ist der nächste WebTalk am 6.10.?")[0] == "de"
+    assert detect("When is the next event?")[0] == "en"
