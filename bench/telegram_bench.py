@@ -105,7 +105,7 @@ class ServerProcess:
 
 @asynccontextmanager
 async def our_bot(server: ServerProcess, data_dir: Path, *, scale: float) -> AsyncIterator[Any]:
-    from bot.app import build_context
+    from bot.app import build_context, settle_heap
     from bot.config import load_settings
     from bot.platforms.telegram import TelegramAdapter
     from bot.platforms.telegram.limits import SendLimits
@@ -124,6 +124,7 @@ async def our_bot(server: ServerProcess, data_dir: Path, *, scale: float) -> Asy
     adapter = TelegramAdapter(ctx.settings, ctx.ports(), limits=SendLimits(scale=scale))
     await adapter.start()
     ctx.transports[adapter.platform] = adapter
+    settle_heap()  # as `stadtretter run` does once its platforms are started
     try:
         yield ctx, adapter
     finally:
