@@ -342,7 +342,7 @@ def render(
             f"| (a) updates/s, minimal PTB echo bot (sequential, PTB default), best round | {best['echo']:.0f} | |",
             f"| (a) updates/s, PTB echo bot with `concurrent_updates(True)`, best round | "
             f"{best['echo-concurrent']:.0f} | |",
-            f"| (a) ratio ours / echo, median of the rounds (each round: ours, then echo) | {updates['ratio']:.2f} "
+            f"| (a) ratio ours / echo, median of the rounds (each round: ours, then echo) | {updates['ratio']:.3f} "
             f"{ok(updates['ratio'] >= 0.7)} | ≥ 0.7 |",
             f"| (a) the rounds' ratios; ratio of the best rounds | "
             f"{', '.join(f'{r:.2f}' for r in updates['ratios'])}; {updates['ratio_best']:.2f} | |",
