@@ -7,24 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from bot.db.models import Base
+from tests.core.test_privacy import every_value
 from tests.matrix.helpers import collect_events, create_room, from_bot, say, wait_joined
 from tests.matrix.synapse import Synapse
 
 pytestmark = pytest.mark.synapse
 
 SLUG = "webtalk-vitale-standorte"
-
-
-async def every_value(core: Any) -> list[str]:
-    async with core.db.sessions() as session:
-        found = []
-        for table in Base.metadata.sorted_tables:
-            for row in (await session.execute(select(table))).all():
-                found.extend(json.dumps(v, default=str, ensure_ascii=False) for v in row)
-        return found
 
 
 async def test_erasing_a_member_forgets_their_direct_room_everywhere(
