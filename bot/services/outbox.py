@@ -125,6 +125,17 @@ _MARK_SENT_PG = (
     .where(_OUTBOX.c.id == _SENT.c.id)
     .values(status=OutboxStatus.SENT, sent_at=bindparam("sent_now"), platform_message_id=_SENT.c.mid)
 )
+
+
+def _sent_params(delivered: list[Delivered], now: datetime) -> dict[str, Any]:
+    """The parameters of `_MARK_SENT_PG` for a batch."""
+    return {
+        "sent_ids": [row.id for row, _, _ in delivered],
+        "sent_mids": [mid for _, mid, _ in delivered],
+        "sent_now": now,
+    }
+
+
 # On SQLite (in-process, no round trips) one UPDATE per row, executed as many.
 _MARK_SENT_ONE = (
     update(_OUTBOX)
@@ -333,14 +344,7 @@ class Outbox:
                     [{"sent_id": row.id, "sent_mid": mid, "sent_now": now} for row, mid, _ in delivered],
                 )
             else:
-                await conn.execute(
-                    _MARK_SENT_PG,
-                    {
-                        "sent_ids": [row.id for row, _, _ in delivered],
-                        "sent_mids": [mid for _, mid, _ in delivered],
-                        "sent_now": now,
-                    },
-                )
+                await conn.execute(_MARK_SENT_PG, _sent_params(delivered, now))
             subjects = [
                 {
                     "platform": row.platform,
@@ -415,16 +419,11 @@ class SentMarks:
         if self.outbox.db.is_sqlite or any(mid and subject for _, mid, subject in delivered):
             await self.outbox.mark_sent(delivered, now=now)
             return
-        params = {
-            "sent_ids": [row.id for row, _, _ in delivered],
-            "sent_mids": [mid for _, mid, _ in delivered],
-            "sent_now": now,
-        }
         try:
             if self._conn is None:
                 conn = await self.outbox.db.engine.connect()
                 self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await self._conn.execute(_MARK_SENT_PG, params)
+            await self._conn.execute(_MARK_SENT_PG, _sent_params(delivered, now))
         except Exception:
             await self.close()  # a connection that failed is not used again
             raise

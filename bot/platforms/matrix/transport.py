@@ -117,7 +117,6 @@ class MatrixTransport:
         max_rate_wait: float = 10.0,
         push_interval: float = 0.1,
     ) -> None:
-        self.session_path = session_path
         self.direct_rooms = DirectRooms(session_path)
         self.subjects = subjects
         self.commands = frozenset(fold(name) for name in command_names)
